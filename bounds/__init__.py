@@ -1,0 +1,1 @@
+"""llm-bounds: the mathematics of compression bounds, quantization and coding, data and evaluation, certificates."""

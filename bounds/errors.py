@@ -1,0 +1,15 @@
+"""The one exception type for bad input, so that command-line entry points can turn it into a
+single clear line and exit code 2 instead of a traceback."""
+
+
+class BoundInputError(ValueError):
+    """Input that would make a bound meaningless (δ outside (0,1), a NaN component, ...).
+
+    The message names the problem and the fix, on one line.
+    """
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`BoundInputError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise BoundInputError(message)
