@@ -1,0 +1,10 @@
+"""Compute a generalization bound from known components: `python scripts/calc.py --help`."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bounds.calculator import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

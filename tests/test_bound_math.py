@@ -1,0 +1,140 @@
+"""Hand-computed values and monotonicity of the bound formulas (bounds/ is pure numpy)."""
+import math
+
+import numpy as np
+import pytest
+
+from bounds.complexity import elias_delta_bits, grid_bits, message_complexity
+from bounds.concentration import (bernoulli_kl, kl_upper_inverse, ucb_empirical_bernstein, ucb_hoeffding,
+                                  ucb_kl)
+from bounds.errors import BoundInputError
+from bounds.generalization import bound_over_alpha_grid, generalization_bound
+from bounds.smoothing import loss_range_width, random_guess_bits, smoothed_loss_bits, smoothed_loss_range
+
+PAPER = dict(level="document", metric="nll", empirical=10.0, complexity_bits=100373, m=8009762, n=10000,
+             alpha=0.1, vocab_size=50257, delta=0.05)
+
+
+def reference_sublora(emp, K, m, n, alpha, V, delta):
+    """The reference SubLoRA formula, written out independently of the package."""
+    r = n / (n + m)
+    Delta = math.log2(1 + (1 - alpha) * V / alpha)
+    return emp + Delta * (math.sqrt((K * math.log(2) + math.log(1 / (r * delta))) / (2 * m))
+                          + math.sqrt(math.log(1 / ((1 - r) * delta)) / (2 * n)))
+
+
+def test_smoothing_range_hand_values():
+    lo, hi = smoothed_loss_range(0.5, 2)
+    # p=1: -log2(0.5 + 0.25) ; p=0: -log2(0.25)
+    assert lo == pytest.approx(-math.log2(0.75))
+    assert hi == pytest.approx(2.0)
+    assert loss_range_width(0.5, 2) == pytest.approx(hi - lo)
+    assert loss_range_width(0.1, 50257) == pytest.approx(math.log2(1 + 0.9 * 50257 / 0.1))
+    p = np.array([0.0, 0.3, 1.0])
+    vals = smoothed_loss_bits(p, 0.1, 257)
+    lo, hi = smoothed_loss_range(0.1, 257)
+    assert vals[0] == pytest.approx(hi) and vals[2] == pytest.approx(lo)
+    assert vals[1] == pytest.approx(-math.log2(0.9 * 0.3 + 0.1 / 257))
+    assert random_guess_bits(256) == 8.0
+
+
+def test_elias_delta_hand_values_and_kraft():
+    # δ(1)=1, δ(2)=δ(3)=4, δ(4..7)=5, δ(8..15)=8 (Elias 1975)
+    assert [elias_delta_bits(n) for n in (1, 2, 3, 4, 7, 8, 15, 16)] == [1, 4, 4, 5, 5, 8, 8, 9]
+    kraft = sum(2.0 ** -elias_delta_bits(n) for n in range(1, 200000))
+    assert kraft <= 1.0
+    c = message_complexity(1000, {"levels": 4, "alpha": 8})
+    assert c.message_bits == 8000 and c.length_prefix_bits == elias_delta_bits(1000)
+    assert c.hyperparameter_bits == pytest.approx(5.0) and c.total_bits == pytest.approx(8000 + 16 + 5)
+    assert grid_bits(1) == 0.0
+    with pytest.raises(BoundInputError):
+        message_complexity(0)
+
+
+def test_reference_example_matches_issue_value():
+    res = generalization_bound(method="hoeffding", **PAPER)
+    assert res.bound == pytest.approx(11.46815, abs=1e-4)
+    assert res.bound == pytest.approx(reference_sublora(10.0, 100373, 8009762, 10000, 0.1, 50257, 0.05), rel=1e-12)
+    assert res.bound == pytest.approx(res.empirical + res.subsample_term + res.complexity_term, rel=1e-12)
+    assert res.delta_complexity + res.delta_subsample == pytest.approx(0.05)
+    assert res.delta_complexity == pytest.approx(0.05 * 10000 / (10000 + 8009762))
+    best = generalization_bound(method="best", **PAPER)
+    assert best.bound <= res.bound
+
+
+def test_hoeffding_and_kl_hand_values():
+    # Hoeffding: 0.3 + 1 * sqrt(ln(1/0.1)/(2*50))
+    assert ucb_hoeffding(0.3, 0.0, 1.0, 50, math.log(10)) == pytest.approx(0.3 + math.sqrt(math.log(10) / 100))
+    # kl(0‖p) = -ln(1-p), so kl⁻¹(0, c) = 1 - e^{-c}
+    assert kl_upper_inverse(0.0, 0.7) == pytest.approx(1 - math.exp(-0.7), abs=1e-12)
+    assert bernoulli_kl(0.5, 0.5) == 0.0
+    assert float(bernoulli_kl(0.2, 0.4)) == pytest.approx(0.2 * math.log(0.5) + 0.8 * math.log(0.8 / 0.6))
+    p = kl_upper_inverse(0.2, 0.05)
+    assert float(bernoulli_kl(0.2, p)) == pytest.approx(0.05, abs=1e-9)
+    # kl never looser than Hoeffding (Pinsker), on a grid of means
+    for q in np.linspace(0, 1, 11):
+        assert ucb_kl(q, 0, 1, 100, 3.0) <= ucb_hoeffding(q, 0, 1, 100, 3.0) + 1e-12
+    # Maurer-Pontil by hand: V=0.04, n=101, delta=0.1 -> ln(2/δ)=ln 20
+    l2d = math.log(20)
+    expect = 0.5 + math.sqrt(2 * 0.04 * l2d / 101) + 7 * l2d / (3 * 100)
+    assert ucb_empirical_bernstein(0.5, 0.04, 0.0, 1.0, 101, math.log(10)) == pytest.approx(expect)
+
+
+def test_token_level_error_bound_by_hand():
+    # No subsampling: bound = R̂ + sqrt((K ln2 + ln(1/δ)) / (2m)), range 1.
+    res = generalization_bound(level="token", metric="error", empirical=0.4, complexity_bits=1000, m=10**6,
+                               delta=0.05, method="best")
+    assert res.complexity_method == "azuma-hoeffding" and res.subsample_method == "none"
+    assert res.bound == pytest.approx(0.4 + math.sqrt((1000 * math.log(2) + math.log(20)) / 2e6))
+
+
+def test_alpha_grid_is_charged_in_both_terms():
+    emp = {0.01: 9.0, 0.1: 9.5, 0.5: 10.0}
+    kw = {k: v for k, v in PAPER.items() if k not in ("empirical", "alpha", "metric")}
+    chosen, results = bound_over_alpha_grid(empirical_by_alpha=emp, method="hoeffding", **kw)
+    assert all(r.grid_bits == pytest.approx(math.log2(3)) for r in results)
+    assert all(r.subsample_union == 3 for r in results)
+    assert chosen.bound == min(r.bound for r in results)
+    single = generalization_bound(method="hoeffding", **{**PAPER, "alpha": chosen.alpha, "empirical": emp[chosen.alpha]})
+    assert chosen.bound > single.bound  # the charge costs something
+    # by hand: K + log2(3) bits, and ln(3/((1-r)δ)) in the subsample term
+    r = 10000 / (10000 + 8009762)
+    D = loss_range_width(chosen.alpha, 50257)
+    expect = emp[chosen.alpha] + D * (math.sqrt(((100373 + math.log2(3)) * math.log(2) + math.log(1 / (r * 0.05)))
+                                                 / (2 * 8009762)) + math.sqrt(math.log(3 / ((1 - r) * 0.05)) / 20000))
+    assert chosen.bound == pytest.approx(expect, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["hoeffding", "kl", "best"])
+@pytest.mark.parametrize("level", ["token", "document"])
+def test_monotonicity(method, level):
+    base = dict(PAPER, level=level, method=method, complexity_bits=2000, m=100000, n=2000)
+
+    def b(**kw):
+        return generalization_bound(**{**base, **kw}).bound
+
+    assert b(complexity_bits=1000) < b(complexity_bits=2000) < b(complexity_bits=4000)
+    assert b(m=400000) < b(m=100000) < b(m=25000)
+    assert b(n=8000) < b(n=2000) < b(n=500)
+    assert b(delta=0.2) < b(delta=0.05) < b(delta=0.001)
+    assert b(empirical=9.0) < b(empirical=10.0)
+
+
+def test_bernstein_beats_range_terms_when_variance_is_small():
+    kw = dict(PAPER, complexity_bits=1000, m=10**6, n=5000)
+    hoeff = generalization_bound(method="hoeffding", **kw)
+    bern = generalization_bound(method="best", subsample_variance=0.25, **kw)
+    assert bern.subsample_method == "bernstein"
+    assert bern.subsample_term < 0.5 * hoeff.subsample_term
+
+
+@pytest.mark.parametrize("bad", [
+    dict(delta=0.0), dict(delta=1.0), dict(delta=float("nan")), dict(alpha=1.0), dict(alpha=-0.1),
+    dict(empirical=float("nan")), dict(empirical=-1.0), dict(empirical=19.5), dict(complexity_bits=-1),
+    dict(complexity_bits=float("nan")), dict(n=0), dict(m=0), dict(m=2.5), dict(level="sentence"),
+    dict(method="magic"), dict(method="bernstein"), dict(subsample_variance=-1.0), dict(subsample_variance=1e9),
+])
+def test_bad_inputs_raise_clear_errors(bad):
+    with pytest.raises(BoundInputError) as e:
+        generalization_bound(**{**PAPER, **bad})
+    assert "\n" not in str(e.value) and len(str(e.value)) > 10

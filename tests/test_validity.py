@@ -1,0 +1,174 @@
+"""Validity by simulation: on synthetic data where the true risk is known, each bound may fail at
+most δ of the time (plus binomial slack). Every scenario is made nearly tight (two-point losses,
+selection among many hypotheses), so a bound with a term dropped fails far more often than δ:
+the tests at the bottom check that the harness catches such a broken formula.
+
+Scenarios
+* i.i.d. documents: H hypotheses, each with m i.i.d. per-document losses of mean μ; the learner
+  picks the hypothesis with the lowest training loss, and pays K = log2 H bits.
+* dependent tokens: H hypotheses, each a sequence of m token losses whose conditional law depends
+  on the previous loss (a Markov chain with state-dependent, heteroscedastic variance). The risk is
+  the mean conditional expectation along the realised path (the token-level risk).
+* subsampling: n units drawn with replacement from the m units of the chosen hypothesis.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from bounds.generalization import generalization_bound
+
+DELTA = 0.1
+TRIALS = 2000
+LO, HI = 0.0, 1.0  # error metric: a loss in [0, 1]
+
+
+def slack_limit(delta: float, trials: int) -> float:
+    """δ plus three binomial standard deviations."""
+    return delta + 3 * math.sqrt(delta * (1 - delta) / trials)
+
+
+def iid_documents(rng, trials, H, m, mu=0.5):
+    """Per-document 0/1 losses, shape [trials, H, m], true risk mu for every hypothesis."""
+    losses = (rng.random((trials, H, m)) < mu).astype(np.float64)
+    return losses, np.full((trials, H), mu)
+
+
+def dependent_tokens(rng, trials, H, m):
+    """Token losses whose conditional mean depends on the previous token's loss.
+
+    P(loss_t = 1 | past) = 0.35 + 0.3·loss_{t−1} (0.35 or 0.65): a dependent, heteroscedastic
+    sequence. Returns the losses [trials, H, m] and the token-level risk (mean conditional mean).
+    """
+    losses = np.empty((trials, H, m))
+    cond = np.empty((trials, H, m))
+    prev = (rng.random((trials, H)) < 0.5).astype(np.float64)
+    for t in range(m):
+        p = 0.35 + 0.3 * prev
+        cond[..., t] = p
+        prev = (rng.random((trials, H)) < p).astype(np.float64)
+        losses[..., t] = prev
+    return losses, cond.mean(-1)
+
+
+def failure_rate(bound_fn, losses, risks, *, level, K, n=None, unit=1, seed=0):
+    """Fraction of trials where the chosen hypothesis's risk exceeds its bound.
+
+    ``unit`` groups consecutive tokens into equal-length units (token level); the learner selects
+    the hypothesis with the smallest full training loss; with ``n``, n units are resampled.
+    """
+    rng = np.random.default_rng(seed)
+    trials, H, m = losses.shape
+    full = losses.mean(-1)
+    pick = full.argmin(-1)
+    fails = 0
+    for t in range(trials):
+        h = pick[t]
+        if n is None:
+            emp, var = full[t, h], None
+        else:
+            units = losses[t, h].reshape(-1, unit).mean(-1)
+            sample = units[rng.integers(0, len(units), n)]
+            emp, var = sample.mean(), sample.var(ddof=1)
+        b = bound_fn(level=level, metric="error", empirical=float(emp), complexity_bits=K, m=m,
+                     n=n, delta=DELTA, subsample_variance=var)
+        fails += risks[t, h] > b
+    return fails / trials
+
+
+def sound(method):
+    def fn(**kw):
+        if method != "bernstein" and method != "best":
+            kw.pop("subsample_variance")
+        return generalization_bound(method=method, **kw).bound
+    return fn
+
+
+# ---- scenarios ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def iid_select():
+    H = 256
+    losses, risks = iid_documents(np.random.default_rng(1), TRIALS, H, 100)
+    return losses, risks, math.log2(H)
+
+
+@pytest.fixture(scope="module")
+def tokens_select():
+    H = 256
+    losses, risks = dependent_tokens(np.random.default_rng(2), TRIALS, H, 100)
+    return losses, risks, math.log2(H)
+
+
+@pytest.fixture(scope="module")
+def iid_subsample():
+    losses, risks = iid_documents(np.random.default_rng(3), TRIALS, 1, 400)
+    return losses, risks
+
+
+@pytest.fixture(scope="module")
+def tokens_subsample():
+    losses, risks = dependent_tokens(np.random.default_rng(4), TRIALS, 1, 400)
+    return losses, risks
+
+
+@pytest.mark.parametrize("method", ["hoeffding", "kl", "best"])
+def test_document_bound_holds_under_selection(iid_select, method):
+    losses, risks, K = iid_select
+    rate = failure_rate(sound(method), losses, risks, level="document", K=K)
+    assert rate <= slack_limit(DELTA, TRIALS)
+
+
+@pytest.mark.parametrize("method", ["hoeffding", "best"])
+def test_token_bound_holds_on_dependent_sequence_under_selection(tokens_select, method):
+    losses, risks, K = tokens_select
+    rate = failure_rate(sound(method), losses, risks, level="token", K=K)
+    assert rate <= slack_limit(DELTA, TRIALS)
+
+
+@pytest.mark.parametrize("method", ["hoeffding", "kl", "bernstein", "best"])
+def test_subsample_term_holds(iid_subsample, method):
+    """The subsample UCB must cover the full empirical risk R̂_m at least 1 − δ_s of the time."""
+    losses, _ = iid_subsample
+    full = losses[:, 0].mean(-1)
+    rate = failure_rate(lambda **kw: generalization_bound(method=method, **kw).full_empirical_ucb,
+                        losses, full[:, None], level="document", K=0, n=40, seed=5)
+    assert rate <= slack_limit(DELTA * 400 / 440, TRIALS)
+
+
+@pytest.mark.parametrize("method", ["hoeffding", "best"])
+def test_token_bound_with_subsampled_chunks_holds(tokens_subsample, method):
+    losses, risks = tokens_subsample
+    rate = failure_rate(sound(method), losses, risks, level="token", K=0, n=20, unit=10, seed=6)
+    assert rate <= slack_limit(DELTA, TRIALS)
+
+
+# ---- the harness must catch broken formulas ----------------------------------------------------
+
+def test_dropping_the_complexity_term_is_caught(iid_select, tokens_select):
+    def no_complexity(**kw):
+        kw.pop("subsample_variance")
+        return generalization_bound(method="hoeffding", **{**kw, "complexity_bits": 0})
+    for scenario, level in ((iid_select, "document"), (tokens_select, "token")):
+        losses, risks, K = scenario
+        rate = failure_rate(lambda **kw: no_complexity(**kw).bound, losses, risks, level=level, K=K)
+        assert rate > slack_limit(DELTA, TRIALS), f"{level}: a bound without its complexity term went unnoticed"
+
+
+def test_dropping_the_subsample_term_is_caught(iid_subsample):
+    losses, _ = iid_subsample
+    full = losses[:, 0].mean(-1)
+    rate = failure_rate(lambda **kw: kw["empirical"], losses, full[:, None], level="document", K=0, n=40, seed=5)
+    assert rate > slack_limit(DELTA, TRIALS)
+
+
+def test_halving_the_width_is_caught(tokens_select):
+    """A subtler error: Azuma with half the width (e.g. a wrong range) must fail too."""
+    losses, risks, K = tokens_select
+
+    def half(**kw):
+        kw.pop("subsample_variance")
+        r = generalization_bound(method="hoeffding", **kw)
+        return r.empirical + 0.5 * r.complexity_term
+    rate = failure_rate(half, losses, risks, level="token", K=K)
+    assert rate > slack_limit(DELTA, TRIALS)
