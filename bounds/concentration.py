@@ -119,3 +119,55 @@ def ucb_empirical_bernstein(mean: float, sample_variance: float, lo: float, hi: 
     log2d = math.log(2.0) + log_inv_delta
     return float(mean + math.sqrt(2.0 * sample_variance * log2d / count)
                  + 7.0 * (hi - lo) * log2d / (3.0 * (count - 1)))
+
+
+def psi_exp(lam):
+    """ψ_E(λ) = −ln(1 − λ) − λ, for λ ∈ [0, 1) (Fan, Grama & Liu 2012; Howard et al. 2021)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return -np.log1p(-lam) - lam
+
+
+def freedman_lambda_grid(size: int = 64, smallest: float = 1e-6, largest: float = 0.95) -> np.ndarray:
+    """The fixed grid of λ values the variance-aware martingale bound is optimised over (geometric).
+
+    Fixed before any data is seen; the union bound over it costs ln(size) nats.
+    """
+    return np.geomspace(largest, smallest, size)
+
+
+def ucb_freedman_martingale(mean: float, centred_sq_mean: float, lo: float, hi: float, count: float,
+                            log_inv_delta: float, lambdas: np.ndarray | None = None) -> tuple[float, float]:
+    """Variance-aware (empirical Freedman/Bernstein) martingale upper bound, with a predictable centre.
+
+    Setting: losses ℓ_1..ℓ_m ∈ [lo, hi] adapted to F_t, with conditional means μ_t = E[ℓ_t | F_{t−1}],
+    and a **predictable** centre c_t ∈ [lo, hi] (known given F_{t−1}, e.g. the model's own expected
+    smoothed loss at that context). Write Δ = hi − lo, R = (1/m)Σμ_t, R̂ = (1/m)Σℓ_t and
+    V = Σ(ℓ_t − c_t)². Then for a fixed λ ∈ (0, 1), with probability ≥ 1 − δ,
+
+        R ≤ R̂ + Δ·ln(1/δ)/(λ·m) + ψ_E(λ)·V/(λ·m·Δ),      ψ_E(λ) = −ln(1−λ) − λ.
+
+    Proof sketch. Put η_t = (c_t − ℓ_t)/Δ ≥ −1. For ξ ≥ −1 and λ ∈ [0,1),
+    exp(λξ − ψ_E(λ)ξ²) ≤ 1 + λξ (Fan, Grama & Liu 2012, Lemma 4.1). Hence
+    E[exp(λη_t − ψ_E(λ)η_t²) | F_{t−1}] ≤ 1 + λ(c_t − μ_t)/Δ ≤ exp(λ(c_t − μ_t)/Δ), and since
+    η_t − (c_t − μ_t)/Δ = (μ_t − ℓ_t)/Δ, the process exp(λΣ(μ_t − ℓ_t)/Δ − ψ_E(λ)Σ η_t²) is a
+    nonnegative supermartingale with initial value 1. Ville's/Markov's inequality gives
+    P(λ·m(R − R̂)/Δ − ψ_E(λ)·V/Δ² ≥ ln(1/δ)) ≤ δ; rearrange. (The empirical-variance form follows
+    Howard et al. 2021, *Time-uniform, nonparametric, nonasymptotic confidence sequences*, and the
+    LLM setting Finzi et al., ICLR 2025.) The centre only has to be predictable: a poor centre makes
+    V larger (a looser bound), never an invalid one.
+
+    Here ``centred_sq_mean`` = V/m (squared units, per token) and ``log_inv_delta`` should already
+    include the hypothesis prior K·ln 2; this function adds ln|Λ| for the union over the fixed λ
+    grid Λ (:func:`freedman_lambda_grid`) and returns (bound, the λ that attained it). Width scales
+    like sqrt(2·ln(1/δ)·V/m / m) instead of Azuma's Δ·sqrt(ln(1/δ)/(2m)).
+    """
+    _check(count, log_inv_delta, lo, hi)
+    require(math.isfinite(centred_sq_mean) and centred_sq_mean >= 0,
+            f"the centred second moment must be finite and >= 0, got {centred_sq_mean!r}")
+    lam = freedman_lambda_grid() if lambdas is None else np.asarray(lambdas, dtype=np.float64)
+    require(lam.ndim == 1 and lam.size >= 1 and np.all((lam > 0) & (lam < 1)), "lambda grid must lie in (0, 1)")
+    width = hi - lo
+    L = log_inv_delta + math.log(lam.size)
+    widths = width * L / (lam * count) + psi_exp(lam) * centred_sq_mean / (lam * width)
+    j = int(np.argmin(widths))
+    return float(mean + widths[j]), float(lam[j])

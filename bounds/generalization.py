@@ -49,16 +49,16 @@ top-1 error bound each hold with probability ≥ 1 − δ).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Sequence
 
-from .concentration import ucb_empirical_bernstein, ucb_hoeffding, ucb_kl
+from .concentration import ucb_empirical_bernstein, ucb_freedman_martingale, ucb_hoeffding, ucb_kl
 from .errors import require
 from .smoothing import check_alpha_vocab, smoothed_loss_range
 
 LEVELS = ("token", "document")
 METRICS = ("nll", "error")
-METHODS = ("hoeffding", "kl", "bernstein", "best")
+METHODS = ("hoeffding", "kl", "bernstein", "freedman", "best")
 LN2 = math.log(2.0)
 
 
@@ -75,7 +75,7 @@ class BoundResult:
     level: str
     metric: str
     method: str
-    complexity_method: str        # inequality used for R ≤ R̂_m + …
+    complexity_method: str        # inequality used for R ≤ R̂_m + … (or "best of …")
     subsample_method: str         # inequality used for R̂_m ≤ R̂_n + … ("none" without subsampling)
     empirical: float              # R̂_n (or R̂_m when n is None)
     full_empirical_ucb: float     # upper confidence bound on R̂_m
@@ -88,6 +88,11 @@ class BoundResult:
     delta_complexity: float
     delta_subsample: float
     subsample_union: int          # ways δ_s is split (grid size × compared inequalities)
+    method_union: int             # ways the whole δ is split among compared methods ("best")
+    delta_variance: float         # freedman: δ for the upper bound on the centred second moment
+    centred_sq_mean: float | None   # freedman: (1/m)Σ(ℓ_t − c_t)² estimate, squared units
+    centred_sq_ucb: float | None    # freedman: its upper confidence bound
+    freedman_lambda: float | None   # freedman: the λ of the grid that attained the bound
     loss_lo: float
     loss_hi: float
     loss_range: float             # Δ = loss_hi − loss_lo
@@ -118,8 +123,9 @@ def _is_count(x) -> bool:
 def generalization_bound(*, level: str, metric: str, empirical: float, complexity_bits: float, m: int,
                          delta: float, n: int | None = None, alpha: float | None = None,
                          vocab_size: int | None = None, method: str = "best",
-                         subsample_variance: float | None = None, grid_bits: float = 0.0,
-                         subsample_union: int = 1, delta_split: float | None = None) -> BoundResult:
+                         subsample_variance: float | None = None, centred_sq_mean: float | None = None,
+                         grid_bits: float = 0.0, subsample_union: int = 1,
+                         delta_split: float | None = None) -> BoundResult:
     """Upper bound on the risk R(h) (see the module docstring for R at each level), w.p. ≥ 1 − δ.
 
     Arguments (units of the metric unless stated):
@@ -131,6 +137,9 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
                          ``empirical`` is the full R̂_m.
       subsample_variance unbiased sample variance of the n per-unit values (squared units); enables
                          the empirical Bernstein subsample term.
+      centred_sq_mean    token level: mean over the sampled units of the per-unit mean of
+                         (ℓ_t − c_t)², with c_t a predictable centre (squared units per token);
+                         enables the variance-aware ``freedman`` complexity term.
       grid_bits, subsample_union  charges for a choice made after evaluation (module docstring).
       delta_split        r, the share of δ given to the complexity term; default n/(n+m).
 
@@ -140,11 +149,34 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
       kl          the Chernoff/kl form wherever observations are independent (the document-level
                   complexity term and every subsample term); Azuma at the token level.
       bernstein   as kl, with the empirical Bernstein subsample term (needs the variance).
-      best        the complexity term of ``kl``; for the subsample term the minimum of kl and (when
-                  the variance is given) empirical Bernstein, each at δ_s/2 (union bound).
+      freedman    token level: the variance-aware martingale bound
+                  (:func:`bounds.concentration.ucb_freedman_martingale`) for the complexity term,
+                  with kl upper bounds on R̂_m and on the centred second moment from the subsample;
+                  the subsample budget (1−r)δ is split equally between those two.
+      best        the tightest of the valid methods, each at δ/M where M is the number of methods
+                  compared (union bound): kl (with the best of kl/Bernstein for the subsample term
+                  when the variance is given) and, at the token level with ``centred_sq_mean``,
+                  freedman. kl is never looser than Hoeffding, so Hoeffding need not be compared.
     """
-    require(level in LEVELS, f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     require(method in METHODS, f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    kw = dict(level=level, metric=metric, empirical=empirical, complexity_bits=complexity_bits, m=m, n=n,
+              alpha=alpha, vocab_size=vocab_size, subsample_variance=subsample_variance,
+              centred_sq_mean=centred_sq_mean, grid_bits=grid_bits, subsample_union=subsample_union,
+              delta_split=delta_split)
+    if method != "best":
+        return _single_bound(method=method, delta=delta, **kw)
+    # "best" inside _single_bound is the kl path with the best subsample inequality.
+    candidates = ["best"] + (["freedman"] if level == "token" and centred_sq_mean is not None else [])
+    if len(candidates) == 1:
+        return _single_bound(method="best", delta=delta, **kw)
+    results = [_single_bound(method=c, delta=delta / len(candidates), **kw) for c in candidates]
+    chosen = min(results, key=lambda r: r.bound)
+    return replace(chosen, method="best", delta=float(delta), method_union=len(candidates))
+
+
+def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
+                  subsample_variance, centred_sq_mean, grid_bits, subsample_union, delta_split) -> BoundResult:
+    require(level in LEVELS, f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     require(isinstance(delta, (int, float)) and math.isfinite(delta) and 0.0 < delta < 1.0,
             f"delta must lie strictly between 0 and 1, got {delta!r}; e.g. --delta 0.05")
     require(isinstance(complexity_bits, (int, float)) and math.isfinite(complexity_bits) and complexity_bits >= 0,
@@ -173,6 +205,12 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
     if method == "bernstein":
         require(subsample_variance is not None,
                 "method 'bernstein' needs the sample variance of the per-unit losses (--subsample-variance)")
+    if method == "freedman":
+        require(level == "token", "method 'freedman' is a martingale (token-level) bound; use --level token")
+        require(centred_sq_mean is not None, "method 'freedman' needs the centred second moment of the losses")
+        require(math.isfinite(centred_sq_mean) and -tol <= centred_sq_mean <= width * width * (1 + 1e-9),
+                f"centred second moment {centred_sq_mean!r} is impossible for a range of width {width:.6g}")
+        centred_sq_mean = max(float(centred_sq_mean), 0.0)
 
     if n is None:
         r = 1.0
@@ -181,16 +219,20 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
     else:
         require(0.0 < delta_split < 1.0, f"delta_split must lie in (0, 1), got {delta_split!r}")
         r = float(delta_split)
-    delta_c, delta_s = r * delta, (1.0 - r) * delta
+    delta_c = r * delta
+    delta_v = (1.0 - r) * delta / 2.0 if (method == "freedman" and n is not None) else 0.0
+    delta_s = (1.0 - r) * delta - delta_v
     total_bits = float(complexity_bits) + float(grid_bits)
 
     # R̂_m ≤ R̂_n + subsample term (i.i.d. draws with replacement).
+    union = int(subsample_union)
+    sq_ucb = centred_sq_mean
     if n is None:
-        sub_method, union, full_ucb = "none", int(subsample_union), float(empirical)
+        sub_method, full_ucb = "none", float(empirical)
     else:
-        candidates = {"hoeffding": ["hoeffding"], "kl": ["kl"], "bernstein": ["bernstein"],
+        candidates = {"hoeffding": ["hoeffding"], "kl": ["kl"], "bernstein": ["bernstein"], "freedman": ["kl"],
                       "best": ["kl"] + (["bernstein"] if subsample_variance is not None else [])}[method]
-        union = int(subsample_union) * len(candidates)
+        union *= len(candidates)
         log_s = math.log(union / delta_s)
         values = {}
         for c in candidates:
@@ -204,10 +246,17 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
         full_ucb = values[sub_method]
         if method != "hoeffding":
             full_ucb = min(full_ucb, hi)  # R̂_m ≤ hi always; the reference formula is kept unclipped
+        if method == "freedman":
+            # (1/m)Σ(ℓ_t − c_t)² from n i.i.d. unit draws with values in [0, Δ²].
+            sq_ucb = ucb_kl(centred_sq_mean, 0.0, width * width, n, math.log(int(subsample_union) / delta_v))
 
     # R ≤ R̂_m + complexity term, for every h at once (prior weight 2^(−K)).
     log_c = total_bits * LN2 + math.log(1.0 / delta_c)
-    if method == "hoeffding" or level == "token":
+    lam = None
+    if method == "freedman":
+        comp_method = "freedman"
+        bound, lam = ucb_freedman_martingale(full_ucb, sq_ucb, lo, hi, m, log_c)
+    elif method == "hoeffding" or level == "token":
         comp_method = "azuma-hoeffding" if level == "token" else "hoeffding"
         bound = ucb_hoeffding(full_ucb, lo, hi, m, log_c)
     else:
@@ -223,6 +272,9 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
         subsample_term=full_ucb - float(empirical), complexity_term=bound - full_ucb,
         complexity_bits=float(complexity_bits), grid_bits=float(grid_bits), total_bits=total_bits,
         delta=float(delta), delta_complexity=delta_c, delta_subsample=delta_s, subsample_union=union,
+        method_union=1, delta_variance=delta_v,
+        centred_sq_mean=None if centred_sq_mean is None else float(centred_sq_mean),
+        centred_sq_ucb=None if sq_ucb is None else float(sq_ucb), freedman_lambda=lam,
         loss_lo=lo, loss_hi=hi, loss_range=width, m=m, n=n,
         alpha=None if metric == "error" else float(alpha), vocab_size=None if vocab_size is None else int(vocab_size),
     )
@@ -230,6 +282,7 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
 
 def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
                           variance_by_alpha: Mapping[float, float] | None = None,
+                          centred_sq_by_alpha: Mapping[float, float] | None = None,
                           **kwargs) -> tuple[BoundResult, list[BoundResult]]:
     """The smallest nll bound over a grid G of smoothing weights α, with the choice charged.
 
@@ -247,8 +300,9 @@ def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
     results = []
     for a in alphas:
         var = None if variance_by_alpha is None else variance_by_alpha[a]
+        sq = None if centred_sq_by_alpha is None else centred_sq_by_alpha[a]
         results.append(generalization_bound(
-            metric="nll", alpha=a, empirical=empirical_by_alpha[a], subsample_variance=var,
+            metric="nll", alpha=a, empirical=empirical_by_alpha[a], subsample_variance=var, centred_sq_mean=sq,
             grid_bits=extra_bits + math.log2(g), subsample_union=extra_union * g, **kwargs))
     chosen = min(results, key=lambda res: res.bound)
     return chosen, results

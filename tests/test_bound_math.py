@@ -138,3 +138,28 @@ def test_bad_inputs_raise_clear_errors(bad):
     with pytest.raises(BoundInputError) as e:
         generalization_bound(**{**PAPER, **bad})
     assert "\n" not in str(e.value) and len(str(e.value)) > 10
+
+
+def test_freedman_hand_value_single_lambda():
+    from bounds.concentration import ucb_freedman_martingale
+    # one λ = 0.5: width = Δ·(L + ln 1)/(λ m) + ψ(λ)·v/(λΔ), ψ(0.5) = ln 2 − 0.5
+    b, lam = ucb_freedman_martingale(0.3, 0.04, 0.0, 2.0, 1000, 5.0, lambdas=np.array([0.5]))
+    assert lam == 0.5
+    assert b == pytest.approx(0.3 + 2.0 * 5.0 / 500 + (math.log(2) - 0.5) * 0.04 / 1.0)
+
+
+def test_freedman_bound_terms_and_best_union():
+    kw = dict(level="token", metric="nll", empirical=2.0, complexity_bits=10000, m=4_000_000, n=2000,
+              alpha=0.01, vocab_size=257, delta=0.05)
+    f = generalization_bound(method="freedman", centred_sq_mean=3.6, **kw)
+    assert f.delta_complexity + f.delta_subsample + f.delta_variance == pytest.approx(0.05)
+    assert f.centred_sq_ucb > 3.6 and f.freedman_lambda is not None
+    azuma = generalization_bound(method="hoeffding", **kw)
+    best = generalization_bound(method="best", centred_sq_mean=3.6, **kw)
+    assert best.method_union == 2 and best.complexity_method == "freedman"
+    assert best.bound <= azuma.bound and best.bound >= f.bound  # half the δ costs a little
+    assert (best.bound - best.empirical) < 0.7 * (azuma.bound - azuma.empirical)
+    with pytest.raises(BoundInputError):
+        generalization_bound(method="freedman", **kw)  # needs the centred second moment
+    with pytest.raises(BoundInputError):
+        generalization_bound(method="freedman", centred_sq_mean=1.0, **{**kw, "level": "document"})

@@ -172,3 +172,97 @@ def test_halving_the_width_is_caught(tokens_select):
         return r.empirical + 0.5 * r.complexity_term
     rate = failure_rate(half, losses, risks, level="token", K=K)
     assert rate > slack_limit(DELTA, TRIALS)
+
+
+# ---- the variance-aware (Freedman-type) martingale bound --------------------------------------
+
+def heteroscedastic_tokens(rng, trials, H, m, unit, bias=0.02):
+    """Dependent token losses in [0, 1] whose conditional mean *and* spread depend on the past.
+
+    State s_t = 1 if the previous loss exceeded 0.45; given s_t the loss is μ_s ± σ_s with equal
+    probability, (μ, σ) = (0.4, 0.1) or (0.6, 0.3). The centre c_t = μ_{s_t} + bias is predictable
+    (known before token t) but deliberately imperfect. Returns per-unit means of the loss, of the
+    conditional mean and of (ℓ − c)², each of shape [trials, H, m // unit].
+    """
+    mu, sd = np.array([0.4, 0.6]), np.array([0.1, 0.3])
+    shape = (trials, H, m // unit)
+    loss_u, cond_u, sq_u = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    prev = rng.random((trials, H))
+    for t in range(m):
+        s = (prev > 0.45).astype(np.int64)
+        mu_t = mu[s]
+        prev = mu_t + sd[s] * np.where(rng.random((trials, H)) < 0.5, -1.0, 1.0)
+        u = t // unit
+        loss_u[..., u] += prev / unit
+        cond_u[..., u] += mu_t / unit
+        sq_u[..., u] += (prev - mu_t - bias) ** 2 / unit
+    return loss_u, cond_u, sq_u
+
+
+def freedman_failure_rate(bound_fn, data, *, K, n=None, seed=0):
+    """Like :func:`failure_rate`, passing the centred second moment to ``bound_fn`` as ``sq``."""
+    loss_u, cond_u, sq_u = data
+    trials, H, units = loss_u.shape
+    pick = loss_u.mean(-1).argmin(-1)
+    rng = np.random.default_rng(seed)
+    fails = 0
+    for t in range(trials):
+        h = pick[t]
+        idx = np.arange(units) if n is None else rng.integers(0, units, n)
+        emp, sq = loss_u[t, h, idx].mean(), sq_u[t, h, idx].mean()
+        fails += cond_u[t, h].mean() > bound_fn(float(emp), float(sq), n)
+    return fails / trials
+
+
+M_TOKENS = 2000
+
+
+@pytest.fixture(scope="module")
+def hetero_select():
+    return heteroscedastic_tokens(np.random.default_rng(7), TRIALS, 64, M_TOKENS, unit=M_TOKENS)
+
+
+@pytest.fixture(scope="module")
+def hetero_subsample():
+    return heteroscedastic_tokens(np.random.default_rng(8), TRIALS, 1, M_TOKENS, unit=20)
+
+
+def freedman(emp, sq, n, K=6.0, method="freedman"):
+    return generalization_bound(level="token", metric="error", empirical=emp, complexity_bits=K, m=M_TOKENS,
+                                n=n, delta=DELTA, method=method, centred_sq_mean=sq)
+
+
+@pytest.mark.parametrize("method", ["freedman", "best"])
+def test_freedman_holds_on_heteroscedastic_sequence_under_selection(hetero_select, method):
+    rate = freedman_failure_rate(lambda e, s, n: freedman(e, s, n, method=method).bound, hetero_select, K=6)
+    assert rate <= slack_limit(DELTA, TRIALS)
+
+
+def test_freedman_holds_with_subsampled_units(hetero_subsample):
+    rate = freedman_failure_rate(lambda e, s, n: freedman(e, s, n, K=0).bound, hetero_subsample, K=0, n=40, seed=9)
+    assert rate <= slack_limit(DELTA, TRIALS)
+
+
+def test_freedman_is_tighter_than_azuma_here(hetero_select):
+    loss_u, _, sq_u = hetero_select
+    emp, sq = float(loss_u[0, 0].mean()), float(sq_u[0, 0].mean())
+    f = freedman(emp, sq, None)
+    a = freedman(emp, sq, None, method="kl")
+    assert f.complexity_term < 0.8 * a.complexity_term
+
+
+def test_freedman_with_dropped_variance_term_is_caught(hetero_select):
+    """A centre that peeks at the token (c_t = ℓ_t, so V = 0) is not predictable: must fail."""
+    rate = freedman_failure_rate(lambda e, s, n: freedman(e, 0.0, n).bound, hetero_select, K=6)
+    assert rate > slack_limit(DELTA, TRIALS)
+
+
+def test_freedman_with_dropped_range_term_is_caught(hetero_select):
+    """Without the Δ·ln(1/δ)/(λm) term the best λ tends to 0 and the width vanishes."""
+    from bounds.concentration import psi_exp, freedman_lambda_grid
+    lam = freedman_lambda_grid()
+
+    def no_range(e, s, n):
+        return e + float(np.min(psi_exp(lam) * s / lam))
+    rate = freedman_failure_rate(no_range, hetero_select, K=6)
+    assert rate > slack_limit(DELTA, TRIALS)
