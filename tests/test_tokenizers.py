@@ -1,0 +1,74 @@
+"""Tokenizers: ids, EOD, bytes per token, and clear errors when files are missing."""
+import numpy as np
+import pytest
+
+from bounds.errors import BoundInputError
+from bounds.tokenizers import ByteTokenizer, byte_to_unicode_map, get_tokenizer
+
+TEXT = "Hello world, the quick brown fox.\n  Ünïcödé 日本語 🙂 <|endoftext|> end"
+
+
+def test_bytes_tokenizer_roundtrip_and_counts():
+    tok = get_tokenizer("bytes")
+    assert isinstance(tok, ByteTokenizer)
+    assert (tok.vocab_size, tok.eod_id, tok.fingerprint) == (257, 256, "bytes-v1")
+    ids = tok.encode(TEXT)
+    assert ids == list(TEXT.encode("utf-8"))
+    assert tok.decode(ids + [tok.eod_id]) == TEXT
+    assert tok.token_nbytes[ids].sum() == len(TEXT.encode("utf-8"))
+    assert tok.token_nbytes[tok.eod_id] == 0
+    assert [a.tolist() for a in tok.encode_arrays(["ab", ""])] == [[97, 98], []]
+
+
+def test_byte_alphabet_is_a_bijection_onto_printable_characters():
+    m = byte_to_unicode_map()
+    assert len(set(m.values())) == 256
+    assert m[ord("A")] == "A" and m[ord(" ")] == "\u0120" and m[ord("\n")] == "\u010a"  # GPT-2's 'Ġ' and 'Ċ'
+
+
+def test_gpt2_known_ids_and_bytes(gpt2_tokenizer_dir):
+    tok = get_tokenizer("gpt2", gpt2_tokenizer_dir)
+    assert (tok.vocab_size, tok.eod_id) == (50257, 50256)
+    # reference ids from ../shared/data/README.md
+    assert tok.encode("Hello world, the quick brown fox.") == [15496, 995, 11, 262, 2068, 7586, 21831, 13]
+    ids = tok.encode(TEXT)
+    assert tok.eod_id not in ids, "a literal <|endoftext|> in a document must stay text"
+    assert tok.token_nbytes[ids].sum() == len(TEXT.encode("utf-8"))
+    assert tok.token_nbytes[tok.eod_id] == 0
+    assert tok.decode(ids) == TEXT
+
+
+def test_tiktoken_backend_matches_transformers(gpt2_tokenizer_dir):
+    hf = get_tokenizer("gpt2", gpt2_tokenizer_dir)
+    tt = get_tokenizer("tiktoken:gpt2", gpt2_tokenizer_dir)
+    assert tt.vocab_size == hf.vocab_size and tt.eod_id == hf.eod_id
+    assert tt.encode_batch([TEXT, "a\n\nb  c"]) == hf.encode_batch([TEXT, "a\n\nb  c"])
+    np.testing.assert_array_equal(tt.token_nbytes, hf.token_nbytes)
+
+
+def test_any_hf_tokenizer_by_directory(gpt2_tokenizer_dir, tmp_path):
+    from transformers import GPT2TokenizerFast
+
+    GPT2TokenizerFast.from_pretrained(str(gpt2_tokenizer_dir)).save_pretrained(str(tmp_path))
+    generic = get_tokenizer(str(tmp_path))
+    gpt2 = get_tokenizer("gpt2", gpt2_tokenizer_dir)
+    assert generic.vocab_size == 50257 and generic.encode(TEXT) == gpt2.encode(TEXT)
+    np.testing.assert_array_equal(generic.token_nbytes, gpt2.token_nbytes)
+
+
+def test_gpt2_offline_without_files_names_the_fix():
+    try:
+        tok = get_tokenizer("gpt2", allow_download=False)
+    except BoundInputError as e:
+        assert "--tokenizer DIR" in str(e) and "vocab.json" in str(e)
+    else:
+        pytest.skip(f"a GPT-2 tokenizer is in the Hugging Face cache here ({tok!r}), so the offline error cannot show")
+
+
+def test_missing_tokenizer_folder_and_unknown_id(tmp_path):
+    with pytest.raises(BoundInputError, match="--tokenizer DIR"):
+        get_tokenizer("gpt2", tmp_path / "nope")
+    with pytest.raises(BoundInputError, match="vocab.json"):
+        get_tokenizer("gpt2", tmp_path)  # exists, but holds no files
+    with pytest.raises(BoundInputError, match="not available"):
+        get_tokenizer("no-such-org/no-such-tokenizer", allow_download=False)
