@@ -25,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .hub import downloads_allowed
 from .errors import BoundInputError, require
 
 GPT2_VOCAB_SIZE = 50257
@@ -178,13 +179,6 @@ class TiktokenGPT2(Tokenizer):
         return self._enc.decode([int(i) for i in ids if int(i) != self.eod_id])
 
 
-def _downloads_allowed(allow_download: bool | None) -> bool:
-    """Whether the hub may be asked; ``None`` means yes unless HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set."""
-    if allow_download is not None:
-        return allow_download
-    return not any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
 def _from_hf(name_or_dir: str, *, local_only: bool, display: str, gpt2: bool = False) -> HFTokenizer:
     from transformers import AutoTokenizer, GPT2TokenizerFast
 
@@ -236,7 +230,7 @@ def get_tokenizer(name: str = "bytes", tokenizer_dir: str | Path | None = None, 
             return _from_hf("gpt2", local_only=True, display="gpt2", gpt2=True)
         except (OSError, ValueError):
             pass
-        if _downloads_allowed(allow_download):
+        if downloads_allowed(allow_download):
             try:
                 return _from_hf("gpt2", local_only=False, display="gpt2", gpt2=True)
             except (OSError, ValueError) as e:
@@ -244,7 +238,7 @@ def get_tokenizer(name: str = "bytes", tokenizer_dir: str | Path | None = None, 
                                       f"{GPT2_FILES_HINT}") from e
         raise BoundInputError(f"the GPT-2 tokenizer is not available offline; {GPT2_FILES_HINT}")
     source = str(tokenizer_dir) if tokenizer_dir is not None else name
-    local_only = Path(source).is_dir() or not _downloads_allowed(allow_download)
+    local_only = Path(source).is_dir() or not downloads_allowed(allow_download)
     try:
         return _from_hf(source, local_only=local_only, display=name)
     except (OSError, ValueError) as e:

@@ -8,7 +8,8 @@ Names:
   2 blocks, 64 wide, one head per 32 channels), which train on a 2-core CPU. Any name of that
   form works (``gpt2-l1-d32`` is the tiny model the tests use); :data:`LADDER` lists the sizes the
   benchmark and experiments sweep, spanning 64x in non-embedding parameters;
-- any Hugging Face model id or local directory (loaded with ``AutoModelForCausalLM``), offline only.
+- any Hugging Face model id or local directory (loaded with ``AutoModelForCausalLM``): a local
+  directory, the local hub cache, or (pretrained, when online) a download from the hub.
 
 ``init="scratch"`` builds a random model from an explicit CPU ``torch.Generator`` (same weights in
 any process, on any device); ``init="pretrained"`` loads weights with ``from_pretrained``. The
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from bounds.errors import BoundInputError, require
+from bounds.hub import downloads_allowed
 
 # name -> (n_layer, n_embd, n_head), Radford et al. 2019, as in the released checkpoints.
 GPT2_FAMILY: dict[str, tuple[int, int, int]] = {
@@ -127,6 +129,21 @@ def init_gpt2_weights_(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
+def resolve_weights(name: str) -> str | None:
+    """A local directory holding pretrained model ``name``: on this machine if it is there, else
+    downloaded from the Hugging Face hub when downloads are allowed (not with HF_HUB_OFFLINE=1).
+    None when neither works."""
+    local = resolve_offline(name)
+    if local is not None or not downloads_allowed():
+        return local
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id=name)
+    except Exception:  # offline, unknown id, or no permission: the caller names the fix
+        return None
+
+
 def resolve_offline(name: str) -> str | None:
     """A local directory holding model ``name`` (itself if it is a directory, else the hub cache's
     snapshot), or None when it is not on this machine. Never touches the network."""
@@ -145,7 +162,7 @@ def _from_pretrained(name: str, vocab_size: int, n_positions: int | None) -> nn.
     from transformers import AutoModelForCausalLM
 
     check_model_name(name, "pretrained")
-    local = resolve_offline(name)
+    local = resolve_weights(name)
     fix = _offline_fix(name)
     try:
         with _quiet():
@@ -179,11 +196,11 @@ def check_model_name(name: str, init: str = "scratch") -> None:
     if name in GPT2_FAMILY or parse_ladder_name(name) is not None:
         require(init == "scratch" or name in GPT2_FAMILY,
                 f"ladder model {name!r} has no pretrained weights; use init=scratch")
-        require(init == "scratch" or resolve_offline(name) is not None,
+        require(init == "scratch" or resolve_weights(name) is not None,
                 f"pretrained model {name!r} is not available offline; {_offline_fix(name)}")
         return
     if init == "pretrained":
-        require(resolve_offline(name) is not None,
+        require(resolve_weights(name) is not None,
                 f"pretrained model {name!r} is not available offline; {_offline_fix(name)}")
     else:
         require(resolve_offline(name) is not None,

@@ -1,4 +1,5 @@
 """Shared test fixtures: where the real tokenizer and corpora live (../shared/data)."""
+import os
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,9 @@ def gpt2_tokenizer_dir(shared_data) -> Path:
     if not (d / "vocab.json").is_file():
         pytest.skip(f"{d} has no vocab.json: the GPT-2 tokenizer files are not available here")
     return d
+
+
+# Nothing may download at test time: the hub is unreachable here and must not be asked
+# (subprocesses started by the tests inherit this).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,0 +1,136 @@
+"""Command-line front ends: ``scripts/bound.py`` and ``scripts/verify.py``.
+
+Usage errors print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import BoundInputError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of numbers, got {text!r}") from None
+
+
+def bound_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="bound.py", description="Train SubLoRA, code the model, and certify a generalization bound.")
+    p.add_argument("--preset", default="default", help="smoke (<2 min, tests) | default (<=10 min CPU) | paper (GPU)")
+    p.add_argument("--model", help="registry name (gpt2, gpt2-l4-d128, ...), Hugging Face id or local directory")
+    p.add_argument("--init", choices=("scratch", "pretrained"))
+    p.add_argument("--tokenizer", help="bytes | gpt2 | a Hugging Face tokenizer id | a folder of tokenizer files "
+                                       "(offline: e.g. ../shared/data/gpt2-tokenizer); default: gpt2 for the "
+                                       "GPT-2 family, the model's own for pretrained ids, else bytes")
+    p.add_argument("--tokenizer-dir", dest="tokenizer_dir", help="folder with the tokenizer files (offline use)")
+    p.add_argument("--dataset", help="kjv | a .txt/.jsonl file or a directory | hf:NAME[:CONFIG[:SPLIT]]")
+    p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int, help="d, the length of z")
+    p.add_argument("--lora-rank", dest="lora_rank", type=int)
+    p.add_argument("--projector", help="kron | fastfood | sparse | dense")
+    p.add_argument("--levels", type=_int_list, help="quantization level counts, a comma list (a charged grid)")
+    p.add_argument("--qat-steps", dest="qat_steps", type=int, help="quantization-aware fine-tuning steps")
+    p.add_argument("--alpha", dest="alphas", type=_float_list, help="smoothing weights, a comma list (a charged grid)")
+    p.add_argument("--delta", type=float, help="failure probability of the bound")
+    p.add_argument("--n-samples", dest="n_samples", type=int, help="token-level units sampled for the evaluation")
+    p.add_argument("--n-documents", dest="n_documents", type=int, help="documents sampled (0: no document bound)")
+    p.add_argument("--max-steps", dest="max_steps", type=int, help="training steps for z")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--window", type=int, help="context window T in tokens")
+    p.add_argument("--stride", type=int, help="stride S in tokens (scored tokens per unit)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cpu | cuda | auto")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<preset>-<model>)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def config_from_args(args):
+    from .run_config import preset_config
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("preset", "out", "quiet")}
+    tok = overrides.get("tokenizer")
+    if tok is not None and Path(tok).expanduser().is_dir():
+        # `--tokenizer DIR`: a folder of tokenizer files (vocab.json + merges.txt means GPT-2 BPE).
+        d = Path(tok).expanduser().resolve()
+        overrides["tokenizer_dir"] = str(d)
+        overrides["tokenizer"] = "gpt2" if (d / "vocab.json").is_file() and (d / "merges.txt").is_file() else str(d)
+    elif overrides.get("tokenizer_dir") is not None:
+        overrides["tokenizer_dir"] = str(Path(overrides["tokenizer_dir"]).expanduser().resolve())
+    cfg = preset_config(args.preset, **overrides)
+    if overrides.get("tokenizer") is None:
+        cfg.tokenizer = default_tokenizer(cfg.model, cfg.init)
+    return cfg
+
+
+def default_tokenizer(model: str, init: str) -> str:
+    """The tokenizer a model name implies: GPT-2 BPE for the GPT-2 family, the model's own for a
+    pretrained hub id or directory, bytes for the small ladder (and any scratch model).
+
+    Checks the model name first, so that an unknown name fails at once with the list of known names.
+    """
+    from subspace.registry import GPT2_FAMILY, check_model_name
+
+    check_model_name(model, init)
+    if model in GPT2_FAMILY:
+        return "gpt2"
+    if init == "pretrained":
+        return model
+    return "bytes"
+
+
+def bound_main(argv=None) -> int:
+    from .pipeline import run
+    from .summary import format_table
+
+    args = bound_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        out = args.out or Path("runs") / f"{cfg.preset}-{Path(cfg.model).name}"
+        cert = run(cfg, out, progress=not args.quiet)
+    except BoundInputError as e:
+        print(f"bound.py: error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(cert))
+    print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md")
+    return 0
+
+
+def verify_main(argv=None) -> int:
+    from .verify import verify_certificate
+
+    p = OneLineParser(prog="verify.py", description="Re-derive a certificate from its message and check every number.")
+    p.add_argument("certificate", type=Path, help="path to certificate.json (message.bin must sit beside it)")
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance for floats")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        problems = verify_certificate(args.certificate, rtol=args.rtol, progress=not args.quiet)
+    except BoundInputError as e:
+        print(f"verify.py: not verified: {e}", file=sys.stderr)
+        return 1
+    if problems:
+        for line in problems[:20]:
+            print(f"verify.py: mismatch: {line}", file=sys.stderr)
+        print(f"verify.py: not verified ({len(problems)} mismatches)", file=sys.stderr)
+        return 1
+    print("verified")
+    return 0

@@ -1,0 +1,82 @@
+"""Human-readable views of a certificate: the console table and ``summary.md``."""
+from __future__ import annotations
+
+
+def _f(x, digits=4) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def result_rows(cert: dict) -> list[tuple[str, str, str]]:
+    """(quantity, token level, document level) rows of the headline table."""
+    doc = "doc_bound_bpd" in cert
+    rows = [
+        ("bound, bits per token", _f(cert["bound_bpd"]), _f(cert.get("doc_bound_bpd")) if doc else "—"),
+        ("bound, bits per byte", _f(cert["bound_bits_per_byte"]), "—"),
+        ("empirical (quantized), bits per token", _f(cert["empirical_bpd"]),
+         _f(cert.get("doc_empirical_bpd")) if doc else "—"),
+        ("random guess log2 V, bits per token", _f(cert["random_guess_bpd"]), _f(cert["random_guess_bpd"])),
+        ("complexity: message bits (total K)", f"{cert['message_bits']} ({cert['complexity_bits']:.1f})", ""),
+    ]
+    for k in (1, 10, 100):
+        rows.append((f"top-{k} error bound (empirical)",
+                     f"{_f(cert[f'top{k}_error_bound'])} ({_f(cert[f'top{k}_error_empirical'])})",
+                     f"{_f(cert.get(f'doc_top{k}_error_bound'))} ({_f(cert.get(f'doc_top{k}_error_empirical'))})"
+                     if doc else "—"))
+    rows.append(("held-out loss, bits per token (per byte)",
+                 f"{_f(cert['heldout_bpd'])} ({_f(cert.get('heldout_bits_per_byte'))})", ""))
+    return rows
+
+
+def format_table(cert: dict) -> str:
+    """The console table printed at the end of ``scripts/bound.py``."""
+    rows = [("quantity", "token level", "document level")] + result_rows(cert)
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [" | ".join(c.ljust(w[i]) for i, c in enumerate(r)) for r in rows]
+    lines.insert(1, "-+-".join("-" * x for x in w))
+    verdict = "NON-VACUOUS" if cert["bound_bpd"] < cert["random_guess_bpd"] else "vacuous"
+    lines.append(f"token-level bound: {cert['bound_bpd']:.4f} bits/token = {cert['bound_bits_per_byte']:.4f} "
+                 f"bits/byte vs {cert['random_guess_bpd']:.4f} for a random guess: {verdict} "
+                 f"(δ = {cert['delta']}, α = {cert['alpha']}, {cert['complexity_method']})")
+    return "\n".join(lines)
+
+
+def render_summary(cert: dict) -> str:
+    """``summary.md``: the headline table, where the bits go, and what the numbers assume."""
+    out = [f"# Generalization bound: {cert['model']} on {cert['dataset']} ({cert['tokenizer']} tokens)", ""]
+    out += ["| quantity | token level | document level |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in result_rows(cert)]
+    out += ["", "## Where the bits go (token level, smoothed log-loss)", "",
+            "| stage | bits per token | bits per byte |", "|---|---|---|"]
+    info = cert.get("informational", {})
+    if info.get("fp32_empirical_bpd") is not None:
+        out.append(f"| fp32 empirical (unquantized z; not certified) | {_f(info['fp32_empirical_bpd'])} | "
+                   f"{_f(info['fp32_empirical_bits_per_byte'])} |")
+    for row in cert.get("decomposition", []):
+        out.append(f"| {row['stage']} | {_f(row['bpd'])} | {_f(row['bits_per_byte'])} |")
+    nll = cert["terms"]["token"]["nll"]
+    K = cert["terms"]["complexity"]
+    out += ["", "## Terms", "",
+            f"- complexity K = {K['total_bits']:.1f} bits: message {K['message_bits']} + length prefix "
+            f"{K['length_prefix_bits']} + hyperparameters {K['hyperparameter_bits']:.2f} "
+            f"({', '.join(f'{k}: {v} choices' for k, v in K['hyperparameters'].items())}), plus "
+            f"{nll['grid_bits']:.2f} bits for the α grid",
+            f"- m = {cert['m']} scored training tokens ({cert['m_bytes']} bytes); n = {cert['n']} sampled units",
+            f"- δ = {cert['delta']}: complexity {nll['delta_complexity']:.3g}, subsample {nll['delta_subsample']:.3g}"
+            f" (split {nll['subsample_union']} ways), variance {nll['delta_variance']:.3g}",
+            f"- loss range Δ = {nll['loss_range']:.3f} bits at α = {nll['alpha']}; complexity term by "
+            f"{nll['complexity_method']}, subsample term by {nll['subsample_method']}",
+            f"- the same data with Hoeffding in every term: {cert['bound_bpd_hoeffding']:.4f} bits per token",
+            "",
+            "## What is certified",
+            "",
+            "With probability at least 1 − δ over the training data and the evaluation sample, the average "
+            "conditional expected smoothed loss of the decoded model at the training contexts is at most the "
+            "token-level bound (Lotfi et al., NeurIPS 2024); each reported bound is a separate claim at 1 − δ. "
+            "The document-level bound assumes the documents are i.i.d. (Lotfi et al., ICML 2024).",
+            "",
+            f"Message: `message.bin`, {cert['message_bytes']} bytes, sha256 `{cert['message_sha256']}`. "
+            "Check it with `python scripts/verify.py certificate.json`."]
+    w = cert.get("weights", {})
+    if w.get("assumption"):
+        out += ["", f"Assumption: {w['assumption']} (weights sha256 {w.get('sha256')})."]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,10 @@
+"""`python scripts/compare.py --help`: bounds across model sizes (see bounds/compare.py)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bounds.compare import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

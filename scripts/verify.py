@@ -1,0 +1,10 @@
+"""`python scripts/verify.py --help`: see bounds/cli.py."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bounds.cli import verify_main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(verify_main())

@@ -1,0 +1,105 @@
+"""End to end: the smoke preset writes a certificate that verifies, and tampering is caught."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("bound_bpd", "empirical_bpd", "random_guess_bpd", "bound_bits_per_byte", "heldout_bpd", "top1_error_bound",
+        "top1_error_empirical", "message_bits", "complexity_bits", "m", "n", "delta", "alpha", "level", "model",
+        "params_total", "intrinsic_dim", "seed", "message_sha256")
+
+
+def script(name, *args, timeout=600):
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    res = script("bound.py", "--preset", "smoke", "--out", out, "--quiet")
+    assert res.returncode == 0, res.stderr[-2000:]
+    return out, res.stdout
+
+
+def test_smoke_writes_certificate_with_required_keys(smoke_run):
+    out, stdout = smoke_run
+    cert = json.loads((out / "certificate.json").read_text())
+    missing = [k for k in KEYS if k not in cert]
+    assert not missing
+    assert cert["bound_bpd"] >= cert["empirical_bpd"] > 0
+    assert cert["message_bits"] == 8 * (out / "message.bin").stat().st_size
+    assert cert["complexity_bits"] > cert["message_bits"]
+    assert (out / "summary.md").read_text().startswith("# Generalization bound")
+    assert "token-level bound" in stdout
+    assert not list(out.glob(".*tmp*")), "a temporary file was left behind"
+
+
+def test_verify_accepts_the_untouched_run(smoke_run):
+    out, _ = smoke_run
+    res = script("verify.py", out / "certificate.json", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "verified"
+
+
+def test_verify_rejects_a_flipped_message_byte(smoke_run, tmp_path):
+    out, _ = smoke_run
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    data = bytearray((bad / "message.bin").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (bad / "message.bin").write_bytes(bytes(data))
+    res = script("verify.py", bad / "certificate.json", "--quiet")
+    assert res.returncode != 0 and "sha256" in res.stderr
+
+
+def test_verify_rejects_a_changed_number(smoke_run, tmp_path):
+    out, _ = smoke_run
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    cert = json.loads((bad / "certificate.json").read_text())
+    cert["bound_bpd"] *= 0.99
+    (bad / "certificate.json").write_text(json.dumps(cert))
+    res = script("verify.py", bad / "certificate.json", "--quiet")
+    assert res.returncode != 0 and "bound_bpd" in res.stderr
+
+
+def test_verify_rejects_a_recoded_message_with_matching_hash(smoke_run, tmp_path):
+    """A corrupted message whose hash was also updated must still fail: it no longer decodes."""
+    import hashlib
+
+    out, _ = smoke_run
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    data = bytearray((bad / "message.bin").read_bytes())
+    data[-1] ^= 0x10
+    (bad / "message.bin").write_bytes(bytes(data))
+    cert = json.loads((bad / "certificate.json").read_text())
+    cert["message_sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    (bad / "certificate.json").write_text(json.dumps(cert))
+    res = script("verify.py", bad / "certificate.json", "--quiet")
+    assert res.returncode != 0
+
+
+@pytest.mark.slow
+def test_same_seed_gives_same_message_and_bound(smoke_run, tmp_path):
+    out, _ = smoke_run
+    res = script("bound.py", "--preset", "smoke", "--out", tmp_path / "again", "--quiet")
+    assert res.returncode == 0, res.stderr[-2000:]
+    a = json.loads((out / "certificate.json").read_text())
+    b = json.loads((tmp_path / "again" / "certificate.json").read_text())
+    assert a["message_sha256"] == b["message_sha256"]
+    assert a["bound_bpd"] == b["bound_bpd"]
+
+
+def test_bad_cli_input_is_one_line_exit_2(tmp_path):
+    for args in (["--preset", "nope"], ["--delta", "2"], ["--levels", "x"], ["--model", "gpt2-nonsense"],
+                 ["--dataset", str(tmp_path / "missing.txt")]):
+        res = script("bound.py", *args, "--out", tmp_path / "o", "--quiet", timeout=300)
+        assert res.returncode == 2, (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr, (args, res.stderr)
+    assert not (tmp_path / "o" / "certificate.json").exists()
