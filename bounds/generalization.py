@@ -124,7 +124,7 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
                          delta: float, n: int | None = None, alpha: float | None = None,
                          vocab_size: int | None = None, method: str = "best",
                          subsample_variance: float | None = None, centred_sq_mean: float | None = None,
-                         grid_bits: float = 0.0, subsample_union: int = 1,
+                         centred_sq_variance: float | None = None, grid_bits: float = 0.0, subsample_union: int = 1,
                          delta_split: float | None = None) -> BoundResult:
     """Upper bound on the risk R(h) (see the module docstring for R at each level), w.p. ≥ 1 − δ.
 
@@ -140,6 +140,8 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
       centred_sq_mean    token level: mean over the sampled units of the per-unit mean of
                          (ℓ_t − c_t)², with c_t a predictable centre (squared units per token);
                          enables the variance-aware ``freedman`` complexity term.
+      centred_sq_variance  unbiased sample variance of those per-unit values; enables an empirical
+                         Bernstein upper bound on the centred second moment.
       grid_bits, subsample_union  charges for a choice made after evaluation (module docstring).
       delta_split        r, the share of δ given to the complexity term; default n/(n+m).
 
@@ -151,8 +153,9 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
       bernstein   as kl, with the empirical Bernstein subsample term (needs the variance).
       freedman    token level: the variance-aware martingale bound
                   (:func:`bounds.concentration.ucb_freedman_martingale`) for the complexity term,
-                  with kl upper bounds on R̂_m and on the centred second moment from the subsample;
-                  the subsample budget (1−r)δ is split equally between those two.
+                  with upper bounds on R̂_m and on the centred second moment from the subsample
+                  (each the best of kl and, when the variance is given, empirical Bernstein, at
+                  half the budget); the subsample budget (1−r)δ is split equally between the two.
       best        the tightest of the valid methods, each at δ/M where M is the number of methods
                   compared (union bound): kl (with the best of kl/Bernstein for the subsample term
                   when the variance is given) and, at the token level with ``centred_sq_mean``,
@@ -161,8 +164,8 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
     require(method in METHODS, f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     kw = dict(level=level, metric=metric, empirical=empirical, complexity_bits=complexity_bits, m=m, n=n,
               alpha=alpha, vocab_size=vocab_size, subsample_variance=subsample_variance,
-              centred_sq_mean=centred_sq_mean, grid_bits=grid_bits, subsample_union=subsample_union,
-              delta_split=delta_split)
+              centred_sq_mean=centred_sq_mean, centred_sq_variance=centred_sq_variance, grid_bits=grid_bits,
+              subsample_union=subsample_union, delta_split=delta_split)
     if method != "best":
         return _single_bound(method=method, delta=delta, **kw)
     # "best" inside _single_bound is the kl path with the best subsample inequality.
@@ -174,8 +177,23 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
     return replace(chosen, method="best", delta=float(delta), method_union=len(candidates))
 
 
+def _ucb_best(mean, variance, lo, hi, n, log_inv_delta, methods) -> tuple[str, float]:
+    """The smallest of the named i.i.d. upper bounds, each given ``log_inv_delta`` (already split)."""
+    values = {}
+    for c in methods:
+        if c == "hoeffding":
+            values[c] = ucb_hoeffding(mean, lo, hi, n, log_inv_delta)
+        elif c == "kl":
+            values[c] = ucb_kl(mean, lo, hi, n, log_inv_delta)
+        else:
+            values[c] = ucb_empirical_bernstein(mean, variance, lo, hi, n, log_inv_delta)
+    best = min(values, key=values.get)
+    return best, values[best]
+
+
 def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
-                  subsample_variance, centred_sq_mean, grid_bits, subsample_union, delta_split) -> BoundResult:
+                  subsample_variance, centred_sq_mean, centred_sq_variance, grid_bits, subsample_union,
+                  delta_split) -> BoundResult:
     require(level in LEVELS, f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     require(isinstance(delta, (int, float)) and math.isfinite(delta) and 0.0 < delta < 1.0,
             f"delta must lie strictly between 0 and 1, got {delta!r}; e.g. --delta 0.05")
@@ -230,25 +248,20 @@ def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alp
     if n is None:
         sub_method, full_ucb = "none", float(empirical)
     else:
-        candidates = {"hoeffding": ["hoeffding"], "kl": ["kl"], "bernstein": ["bernstein"], "freedman": ["kl"],
-                      "best": ["kl"] + (["bernstein"] if subsample_variance is not None else [])}[method]
+        with_bernstein = ["kl"] + (["bernstein"] if subsample_variance is not None else [])
+        candidates = {"hoeffding": ["hoeffding"], "kl": ["kl"], "bernstein": ["bernstein"],
+                      "freedman": with_bernstein, "best": with_bernstein}[method]
         union *= len(candidates)
-        log_s = math.log(union / delta_s)
-        values = {}
-        for c in candidates:
-            if c == "hoeffding":
-                values[c] = ucb_hoeffding(empirical, lo, hi, n, log_s)
-            elif c == "kl":
-                values[c] = ucb_kl(empirical, lo, hi, n, log_s)
-            else:
-                values[c] = ucb_empirical_bernstein(empirical, subsample_variance, lo, hi, n, log_s)
-        sub_method = min(values, key=values.get)
-        full_ucb = values[sub_method]
+        sub_method, full_ucb = _ucb_best(empirical, subsample_variance, lo, hi, n, math.log(union / delta_s),
+                                         candidates)
         if method != "hoeffding":
             full_ucb = min(full_ucb, hi)  # R̂_m ≤ hi always; the reference formula is kept unclipped
         if method == "freedman":
             # (1/m)Σ(ℓ_t − c_t)² from n i.i.d. unit draws with values in [0, Δ²].
-            sq_ucb = ucb_kl(centred_sq_mean, 0.0, width * width, n, math.log(int(subsample_union) / delta_v))
+            sq_methods = ["kl"] + (["bernstein"] if centred_sq_variance is not None else [])
+            sq_union = int(subsample_union) * len(sq_methods)
+            _, sq_ucb = _ucb_best(centred_sq_mean, centred_sq_variance, 0.0, width * width, n,
+                                  math.log(sq_union / delta_v), sq_methods)
 
     # R ≤ R̂_m + complexity term, for every h at once (prior weight 2^(−K)).
     log_c = total_bits * LN2 + math.log(1.0 / delta_c)
@@ -283,6 +296,7 @@ def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alp
 def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
                           variance_by_alpha: Mapping[float, float] | None = None,
                           centred_sq_by_alpha: Mapping[float, float] | None = None,
+                          centred_sq_variance_by_alpha: Mapping[float, float] | None = None,
                           **kwargs) -> tuple[BoundResult, list[BoundResult]]:
     """The smallest nll bound over a grid G of smoothing weights α, with the choice charged.
 
@@ -301,8 +315,10 @@ def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
     for a in alphas:
         var = None if variance_by_alpha is None else variance_by_alpha[a]
         sq = None if centred_sq_by_alpha is None else centred_sq_by_alpha[a]
+        sq_var = None if centred_sq_variance_by_alpha is None else centred_sq_variance_by_alpha[a]
         results.append(generalization_bound(
             metric="nll", alpha=a, empirical=empirical_by_alpha[a], subsample_variance=var, centred_sq_mean=sq,
+            centred_sq_variance=sq_var,
             grid_bits=extra_bits + math.log2(g), subsample_union=extra_union * g, **kwargs))
     chosen = min(results, key=lambda res: res.bound)
     return chosen, results

@@ -156,9 +156,11 @@ def evaluate(cfg: RunConfig, model, tokens, units, unit_ids, tokenizer, progress
 def _unit_stats(res: EvalResult):
     """Per α: mean, unbiased variance and centred second moment (bits², per token) of the unit means."""
     per_token_sq = res.smoothed_sq_dev_sum / res.num_tokens[None, :]
-    return ({a: float(res.smoothed_bits[i].mean()) for i, a in enumerate(res.alphas)},
-            {a: float(res.smoothed_bits[i].var(ddof=1)) for i, a in enumerate(res.alphas)},
-            {a: float(per_token_sq[i].mean()) for i, a in enumerate(res.alphas)})
+    alphas = [float(a) for a in res.alphas]
+    return ({a: float(res.smoothed_bits[i].mean()) for i, a in enumerate(alphas)},
+            {a: float(res.smoothed_bits[i].var(ddof=1)) for i, a in enumerate(alphas)},
+            {a: float(per_token_sq[i].mean()) for i, a in enumerate(alphas)},
+            {a: float(per_token_sq[i].var(ddof=1)) for i, a in enumerate(alphas)})
 
 
 def bounds_for(cfg: RunConfig, res: EvalResult, *, level: str, m: int, complexity_bits: float, vocab_size: int,
@@ -168,12 +170,13 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, level: str, m: int, complexit
     The level grid was searched on this same sample, so every subsample term is also split over it
     (``subsample_union``); its log2|grid| bits are already inside ``complexity_bits``.
     """
-    emp, var, sq = _unit_stats(res)
+    emp, var, sq, sq_var = _unit_stats(res)
     union = len(cfg.levels)
     common = dict(level=level, complexity_bits=complexity_bits, m=m, n=res.n, delta=cfg.delta, method=method,
                   subsample_union=union)
     chosen, per_alpha = bound_over_alpha_grid(empirical_by_alpha=emp, variance_by_alpha=var,
                                               centred_sq_by_alpha=sq if level == "token" else None,
+                                              centred_sq_variance_by_alpha=sq_var if level == "token" else None,
                                               vocab_size=vocab_size, **common)
     out = {"nll": chosen.to_dict(), "nll_per_alpha": [{"alpha": r.alpha, "bound": r.bound, "empirical": r.empirical}
                                                      for r in per_alpha]}
@@ -237,7 +240,7 @@ def select_message(cfg: RunConfig, z: np.ndarray, model, tokenizer, corpus, stag
             message = _candidate(cfg, z, L, model, corpus)
             write_atomic(msg_path, message)
         decode_into(model, message)
-        eval_path = stages / f"eval_L{L}.npz"
+        eval_path = stages / f"eval_token_{sha256_hex(message)[:16]}.npz"
         if eval_path.is_file():
             res = load_eval(eval_path)
         else:
@@ -261,13 +264,19 @@ def complexity_for(cfg: RunConfig, message: bytes):
 # ---- 4. certification (shared with the verifier) ----------------------------------------------
 
 def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: bool = True,
-            evaluations: dict | None = None) -> dict:
+            cache: Path | None = None) -> dict:
     """Every certified number, from the message bytes, the config and the data alone.
 
-    ``evaluations`` may hold cached :class:`EvalResult` objects (keys ``token``, ``document``,
-    ``heldout``) for the decoded model; anything missing is evaluated here.
+    ``cache`` (the run's stage folder) holds evaluations of this message's model from an earlier,
+    interrupted run (``eval_<name>_<sha>.npz``); the verifier passes none and evaluates everything.
     """
-    evaluations = dict(evaluations or {})
+    evaluations = {}
+    tag = sha256_hex(message)[:16]
+    if cache is not None:
+        for name in ("token", "document", "heldout"):
+            f = cache / f"eval_{name}_{tag}.npz"
+            if f.is_file():
+                evaluations[name] = load_eval(f)
     z_hat = decode_into(model, message)
     token_units, doc_units, heldout_units = data_units(cfg, corpus)
     V = tokenizer.vocab_size
@@ -278,6 +287,8 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
             ids = sample_units(units.num_units, n, cfg.seed_for(seed_name))
             _log(progress, f"[certify] evaluating {name} units: n = {n}")
             evaluations[name] = evaluate(cfg, model, tokens, units, ids, tokenizer, progress)
+            if cache is not None:
+                save_eval(cache / f"eval_{name}_{tag}.npz", evaluations[name])
         return evaluations[name]
 
     tok_res = get("token", corpus.train_tokens, token_units, cfg.n_samples, "sample")
@@ -418,8 +429,7 @@ def fp32_empirical(cfg: RunConfig, z: np.ndarray, model, tokenizer, corpus, stag
         _log(progress, "[decompose] evaluating the unquantized z on the same sample")
         res = evaluate(cfg, model, corpus.train_tokens, token_units, ids, tokenizer, progress)
         save_eval(path, res)
-    emp, _, _ = _unit_stats(res)
-    return {float(a): v for a, v in emp.items()}
+    return _unit_stats(res)[0]
 
 
 def decomposition(cert: dict) -> list[dict]:
@@ -449,9 +459,7 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     _log(progress, f"[model] {cfg.model} ({cfg.init}): D = {model.D} LoRA numbers, d = {model.d}")
     z, train_summary = train_stage(cfg, model, corpus, stages, progress)
     message, candidates = select_message(cfg, z, model, tokenizer, corpus, stages, progress)
-    L = decode_message(message).levels
-    cached = {"token": load_eval(stages / f"eval_L{L}.npz")}
-    cert = certify(cfg, message, model, tokenizer, corpus, progress, evaluations=cached)
+    cert = certify(cfg, message, model, tokenizer, corpus, progress, cache=stages)
     fp32 = fp32_empirical(cfg, z, model, tokenizer, corpus, stages, progress)
     decode_into(model, message)  # leave the model at the certified z
     cert["informational"] = {  # not re-derivable from the message: the verifier skips this part

@@ -35,7 +35,7 @@ class RunConfig:
     lora_rank: int = 4
     lora_alpha: float = 32.0
     target_modules: tuple[str, ...] = ("c_attn", "lm_head")
-    intrinsic_dim: int = 10_000
+    intrinsic_dim: int = 4000
     projector: str = "kron"
     # training of z
     max_steps: int = 1000
