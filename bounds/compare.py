@@ -41,6 +41,7 @@ def csv_text(rows: list[dict]) -> str:
 def plot_png(rows: list[dict], path: Path, random_guess: float) -> None:
     """Bound, empirical loss and complexity term (bits per token) against total parameters."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -50,10 +51,12 @@ def plot_png(rows: list[dict], path: Path, random_guess: float) -> None:
     ax.plot(params, [r["bound_bpd"] for r in rows], "o-", label="certified bound")
     ax.plot(params, [r["empirical_bpd"] for r in rows], "s-", label="empirical (quantized)")
     ax.plot(params, [r["complexity_term_bpd"] for r in rows], "^-", label="complexity term")
+    ax.plot(params, [r["subsample_term_bpd"] for r in rows], "v:", label="subsample term")
     ax.axhline(random_guess, color="grey", ls="--", label="random guess log2 V")
     for p, r in zip(params, rows):
         ax.annotate(r["model"], (p, r["bound_bpd"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("parameters (total)")
     ax.set_ylabel("bits per token")
     ax.set_title("Token-level bounds across model sizes")
