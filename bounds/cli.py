@@ -45,6 +45,10 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int, help="d, the length of z")
     p.add_argument("--lora-rank", dest="lora_rank", type=int)
     p.add_argument("--projector", help="kron | fastfood | sparse | dense")
+    p.add_argument("--subspace-params", dest="subspace_params",
+                   help="weights in the subspace: lora (SubLoRA) | lora+norms | all (intrinsic dimension)")
+    p.add_argument("--lora-targets", dest="target_modules", type=lambda t: tuple(x for x in t.split(",") if x),
+                   help="LoRA target modules, a comma list (default c_attn,lm_head)")
     p.add_argument("--levels", type=_int_list, help="quantization level counts, a comma list (a charged grid)")
     p.add_argument("--qat-steps", dest="qat_steps", type=int, help="quantization-aware fine-tuning steps")
     p.add_argument("--alpha", dest="alphas", type=_float_list, help="smoothing weights, a comma list (a charged grid)")
@@ -101,16 +105,21 @@ def bound_main(argv=None) -> int:
     from .pipeline import run
     from .summary import format_table
 
+    from . import distributed
+
     args = bound_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
+        distributed.init_from_env(cfg.device)  # a no-op unless launched by torchrun
         out = args.out or Path("runs") / f"{cfg.preset}-{Path(cfg.model).name}"
-        cert = run(cfg, out, progress=not args.quiet)
+        cert = run(cfg, out, progress=not args.quiet and distributed.is_main())
     except BoundInputError as e:
-        print(f"bound.py: error: {e}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"bound.py: error: {e}", file=sys.stderr)
         return 2
-    print(format_table(cert))
-    print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md")
+    if distributed.is_main():
+        print(format_table(cert))
+        print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md")
     return 0
 
 

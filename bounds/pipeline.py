@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed
 from .complexity import message_complexity
 from .data import build_corpus, load_documents
 from .errors import BoundInputError, require
@@ -45,7 +46,12 @@ TOPK_REPORTED = (1, 10, 100)
 # ---- small file helpers -------------------------------------------------------------------------
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``: never a half-written file."""
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``: never a half-written file.
+
+    Under ``torchrun`` only rank 0 writes (every rank holds the same data).
+    """
+    if not distributed.is_main():
+        return
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
@@ -81,7 +87,7 @@ def sublora_config(cfg: RunConfig, vocab_size: int):
                          n_positions=None, lora_rank=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
                          target_modules=tuple(cfg.target_modules), intrinsic_dim=cfg.intrinsic_dim,
                          projector=cfg.projector, projection_seed=cfg.seed_for("projection"),
-                         lora_seed=cfg.seed_for("lora"))
+                         lora_seed=cfg.seed_for("lora"), subspace_params=cfg.subspace_params)
 
 
 def prepare(cfg: RunConfig):
@@ -118,9 +124,10 @@ def train_stage(cfg: RunConfig, model, corpus, stages: Path, progress: bool = Tr
     summary["config"] = tcfg.to_dict()
     model.eval()
     z = model.z.detach().cpu().numpy().astype(np.float32)
-    tmp = stages / "z.tmp.npy"
-    np.save(tmp, z)
-    os.replace(tmp, z_path)
+    if distributed.is_main():
+        tmp = stages / "z.tmp.npy"
+        np.save(tmp, z)
+        os.replace(tmp, z_path)
     write_atomic(summary_path, json.dumps(summary, indent=1, default=str))
     return z, summary
 
@@ -144,11 +151,31 @@ def scored_bytes(units, tokens: np.ndarray, token_nbytes: np.ndarray) -> int:
 
 
 def evaluate(cfg: RunConfig, model, tokens, units, unit_ids, tokenizer, progress=True) -> EvalResult:
+    """Evaluate the sampled units (bf16 autocast on GPU); under ``torchrun`` each rank scores a
+    contiguous shard and the per-unit results are gathered back in sample order."""
     device = resolve_device(cfg.device)
     model.to(device).eval()
-    return evaluate_units(model, tokens, units, unit_ids, alphas=cfg.alphas, batch_size=cfg.eval_batch_size,
-                          device=device, autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
-                          token_nbytes=tokenizer.token_nbytes, vocab_size=tokenizer.vocab_size, progress=progress)
+    start, end = distributed.shard_bounds(len(unit_ids))
+    require(end > start, f"n = {len(unit_ids)} units cannot be split over {distributed.world_size()} ranks; "
+                         "sample more units or use fewer processes")
+    part = evaluate_units(model, tokens, units, unit_ids[start:end], alphas=cfg.alphas,
+                          batch_size=cfg.eval_batch_size, device=device,
+                          autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
+                          token_nbytes=tokenizer.token_nbytes, vocab_size=tokenizer.vocab_size,
+                          progress=progress and distributed.is_main())
+    if distributed.world_size() == 1:
+        return part
+    return merge_evaluations(distributed.gather_objects(part))
+
+
+def merge_evaluations(parts: list[EvalResult]) -> EvalResult:
+    """One :class:`EvalResult` from shards of consecutive units (per-unit arrays joined in order)."""
+    first = parts[0]
+    joined = {k: (None if getattr(first, k) is None else np.concatenate([getattr(p, k) for p in parts], axis=-1))
+              for k in _EVAL_ARRAYS if k not in ("alphas", "ks")}
+    return EvalResult(level=first.level, vocab_size=first.vocab_size, alphas=first.alphas, ks=first.ks,
+                      tokens_forwarded=sum(p.tokens_forwarded for p in parts),
+                      seconds=max(p.seconds for p in parts), **joined)
 
 
 # ---- bounds from an evaluation ----------------------------------------------------------------
@@ -389,6 +416,9 @@ _EVAL_ARRAYS = ("alphas", "ks", "unit_ids", "num_tokens", "num_bytes", "smoothed
 
 
 def save_eval(path: Path, res: EvalResult) -> None:
+    """Cache an evaluation (rank 0 only), atomically."""
+    if not distributed.is_main():
+        return
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, level=np.array(res.level), vocab_size=np.array(res.vocab_size),
              **{k: getattr(res, k) for k in _EVAL_ARRAYS if getattr(res, k) is not None})

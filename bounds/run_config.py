@@ -37,6 +37,7 @@ class RunConfig:
     target_modules: tuple[str, ...] = ("c_attn", "lm_head")
     intrinsic_dim: int = 4000
     projector: str = "kron"
+    subspace_params: str = "lora"
     # training of z
     max_steps: int = 1000
     batch_size: int = 8

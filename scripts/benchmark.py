@@ -1,4 +1,4 @@
-"""Benchmarks, one subcommand per area: `python scripts/benchmark.py coding|subspace|eval`.
+"""Benchmarks, one subcommand per area: `python scripts/benchmark.py coding|subspace|eval|train`.
 
 Each prints ratio tables measured in one run and ends with a `name=value` line. The logic lives in
 the packages; this file only dispatches.
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "coding": "bounds.coding_benchmark",
     "subspace": "subspace.benchmark",
     "eval": "bounds.eval_benchmark",
+    "train": "subspace.train_benchmark",
 }
 
 

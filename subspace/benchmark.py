@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()} threads"
     print(f"# subspace benchmark on {dev}, torch {torch.__version__}, median of {reps}")
 
-    print(f"\n## projectors: forward / forward+backward, ms")
+    print("\n## projectors: forward / forward+backward, ms")
     print(f"{'projector':<10} {'D':>9} {'d':>7} {'fwd_ms':>8} {'fwd_bwd_ms':>10}")
     fastfood_ms = None
     for name in PROJECTORS:

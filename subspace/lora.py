@@ -91,6 +91,27 @@ def lora_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if "lora_" in n]
 
 
+SUBSPACE_PARAMS = ("lora", "lora+norms", "all")
+
+
+def subspace_parameters(model: nn.Module, which: str = "lora") -> list[tuple[str, nn.Parameter]]:
+    """The (name, parameter) pairs that θ = θ0 + P z re-parameterizes, in ``named_parameters()`` order.
+
+    ``lora``: the LoRA matrices (SubLoRA, Lotfi et al. 2024). ``lora+norms``: also every LayerNorm
+    gain and every bias. ``all``: every weight of the model (the intrinsic-dimension form of
+    Li et al. 2018; used without LoRA adapters). Tied weights appear once (``named_parameters``
+    de-duplicates shared tensors), so they stay tied.
+    """
+    require(which in SUBSPACE_PARAMS, f"unknown subspace parameter set {which!r}; choose one of "
+                                      f"{', '.join(SUBSPACE_PARAMS)}")
+    named = list(model.named_parameters())
+    if which == "all":
+        return named
+    if which == "lora+norms":
+        return [(n, p) for n, p in named if "lora_" in n or n.endswith(".bias") or ".ln_" in n or "norm" in n]
+    return [(n, p) for n, p in named if "lora_" in n]
+
+
 def embeddings_tied(model: nn.Module) -> bool:
     """True if the output head's base weight is the very tensor of the input embedding."""
     out = model.get_output_embeddings()

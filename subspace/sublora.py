@@ -17,7 +17,7 @@ from torch import nn
 
 from bounds.errors import require
 
-from .lora import DEFAULT_TARGETS, attach_lora, embeddings_tied, lora_parameters
+from .lora import DEFAULT_TARGETS, SUBSPACE_PARAMS, attach_lora, embeddings_tied, subspace_parameters
 from .projectors import DEFAULT_PROJECTOR, PROJECTORS, check_dims, make_projector
 from .registry import build_base_model
 
@@ -31,6 +31,8 @@ class SubLoRAConfig:
     (None: the registry default). lora_*: LoRA rank, alpha (update scale alpha/rank), dropout.
     target_modules: module names (suffix match). intrinsic_dim: d, the length of z.
     projector: one of projectors.PROJECTORS. projection_seed: seed of P. lora_seed: seed of theta0.
+    subspace_params: which weights theta covers: "lora" (SubLoRA), "lora+norms" (also LayerNorm
+    gains and biases) or "all" (every weight, no adapters: the intrinsic-dimension form).
     """
 
     model: str = "gpt2-l2-d64"
@@ -46,6 +48,7 @@ class SubLoRAConfig:
     projector: str = DEFAULT_PROJECTOR
     projection_seed: int = 0
     lora_seed: int = 0
+    subspace_params: str = "lora"
 
     def __post_init__(self):
         if isinstance(self.target_modules, str):
@@ -78,7 +81,7 @@ class SubLoRAModel(nn.Module):
         super().__init__()
         self.config = config
         self.lm = lm
-        named = lora_parameters(lm)
+        named = subspace_parameters(lm, config.subspace_params)
         self._names = [n for n, _ in named]
         self._shapes = [tuple(p.shape) for _, p in named]
         self._sizes = [p.numel() for _, p in named]
@@ -131,6 +134,8 @@ class SubLoRAModel(nn.Module):
 
 def validate_config(config: SubLoRAConfig) -> None:
     """Cheap checks before any model is built (unknown projector, d < 1, bad LoRA settings)."""
+    require(config.subspace_params in SUBSPACE_PARAMS,
+            f"unknown subspace parameter set {config.subspace_params!r}; choose one of {', '.join(SUBSPACE_PARAMS)}")
     require(config.projector in PROJECTORS,
             f"unknown projector {config.projector!r}; choose one of {', '.join(PROJECTORS)}")
     require(float(config.intrinsic_dim) == int(config.intrinsic_dim) and int(config.intrinsic_dim) >= 1,
@@ -142,6 +147,8 @@ def build_lora_lm(config: SubLoRAConfig) -> nn.Module:
     """The base model of ``config`` with plain (trainable) peft LoRA adapters, theta = theta0."""
     base = build_base_model(config.model, config.vocab_size, init=config.init, seed=config.seed,
                             n_positions=config.n_positions)
+    if config.subspace_params == "all":
+        return base  # every weight is in the subspace: no adapters needed
     return attach_lora(base, config.lora_rank, config.lora_alpha, config.lora_dropout,
                        config.target_modules, seed=config.lora_seed)
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bounds import distributed
 from bounds.errors import require
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -191,7 +192,7 @@ def _train(model, tokens, config, device, checkpoint_dir, resume, progress, stop
 
     tokens_per_step = config.batch_size * config.seq_len * config.grad_accum
     bar = None
-    if progress:
+    if progress and distributed.is_main():
         from tqdm.auto import tqdm
         bar = tqdm(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
     model.train()
@@ -200,11 +201,15 @@ def _train(model, tokens, config, device, checkpoint_dir, resume, progress, stop
     for step in range(start, end):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        total = 0.0
+        total = torch.zeros((), device=device)
         for micro in range(config.grad_accum):
-            loss = next_token_loss(model, sample_batch(tokens, step, micro, config), device)
+            # Every rank draws the same global batch and trains on its own rows (bounds.distributed).
+            batch = distributed.local_rows(sample_batch(tokens, step, micro, config))
+            loss = next_token_loss(model, batch, device)
             (loss / config.grad_accum).backward()
-            total += loss.item()
+            total += loss.detach()
+        distributed.average_gradient(model.z)
+        total = distributed.mean_over_ranks(total).item() if distributed.world_size() > 1 else total.item()
         if config.grad_clip > 0:
             nn.utils.clip_grad_norm_([model.z], config.grad_clip)
         optimizer.step()
@@ -216,11 +221,13 @@ def _train(model, tokens, config, device, checkpoint_dir, resume, progress, stop
             bar.set_postfix(loss=f"{history['losses_nats'][-1]:.4f}", tok_s=f"{rate:,.0f}")
             bar.update(1)
         if ckpt_path is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
-            save_checkpoint(ckpt_path, model, optimizer, done, config, history)
+            if distributed.is_main():
+                save_checkpoint(ckpt_path, model, optimizer, done, config, history)
     seconds = time.perf_counter() - t0
     done = max(end, start)
-    if ckpt_path is not None:
+    if ckpt_path is not None and distributed.is_main():
         save_checkpoint(ckpt_path, model, optimizer, done, config, history)
+    distributed.barrier()
     if bar is not None:
         bar.close()
     model.eval()

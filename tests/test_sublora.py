@@ -206,3 +206,30 @@ def test_benchmark_times_all_three_modes_on_a_tiny_model():
     assert all(r[k] > 0 for k in ("full", "lora", "sublora", "sub_over_lora"))
     f, fb = time_projector("fastfood", 1000, 100, repeats=2, device=torch.device("cpu"))
     assert f > 0 and fb > 0
+
+
+def test_all_weights_subspace_is_the_intrinsic_dimension_form():
+    m = build_sublora(tiny(subspace_params="all"))
+    base = build_base_model(TINY["model"], 257, n_positions=64)
+    assert m.D == sum(p.numel() for p in base.parameters())  # tied wte/lm_head counted once
+    assert [n for n, p in m.named_parameters() if p.requires_grad] == ["z"]
+    x = tokens()
+    torch.testing.assert_close(m(x), base(input_ids=x).logits, rtol=0, atol=1e-6)  # z = 0 is the base
+    m.set_z(seeded_z(m.d, scale=1.0))
+    moved = m.lora_tensors()
+    emb = moved["transformer.wte.weight"]
+    # the tied head moves with the embedding: logits equal h @ wte^T with the moved embedding
+    out = torch.func.functional_call(m.lm, moved, args=(), kwargs={"input_ids": x, "output_hidden_states": True})
+    torch.testing.assert_close(out.logits, out.hidden_states[-1] @ emb.T, rtol=1e-5, atol=1e-5)
+    m.zero_grad()
+    m(x).logsumexp(-1).mean().backward()
+    assert m.z.grad is not None and m.z.grad.abs().sum() > 0
+
+
+def test_lora_plus_norms_adds_layernorm_gains_and_biases():
+    lora_only, with_norms = build_sublora(tiny()), build_sublora(tiny(subspace_params="lora+norms"))
+    names = with_norms._names
+    assert any(".ln_" in n for n in names) and any(n.endswith(".bias") for n in names)
+    assert with_norms.D > lora_only.D
+    with pytest.raises(BoundInputError):
+        build_sublora(tiny(subspace_params="everything"))
