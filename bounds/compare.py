@@ -101,12 +101,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int)
     p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int)
     p.add_argument("--max-steps", dest="max_steps", type=int)
+    p.add_argument("--n-samples", dest="n_samples", type=int)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     try:
         rows = compare_models([m for m in args.models.split(",") if m], args.out, args.preset,
                               progress=not args.quiet, seed=args.seed, intrinsic_dim=args.intrinsic_dim,
-                              max_steps=args.max_steps)
+                              max_steps=args.max_steps, n_samples=args.n_samples)
     except BoundInputError as e:
         print(f"compare.py: error: {e}", file=sys.stderr)
         return 2

@@ -363,7 +363,8 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
         "delta": cfg.delta,
         "vocab_size": V,
         "intrinsic_dim": int(model.d),
-        "lora_params": int(model.D),
+        "subspace_params": cfg.subspace_params,
+        "subspace_D": int(model.D),
         "params_total": int(sum(p.numel() for p in model.lm.parameters())),
         "levels": int(decode_message(message).levels),
         "seed": cfg.seed,
@@ -486,7 +487,8 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     stages = _check_out_dir(out, cfg)
     _log(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
     tokenizer, corpus, model = prepare(cfg)
-    _log(progress, f"[model] {cfg.model} ({cfg.init}): D = {model.D} LoRA numbers, d = {model.d}")
+    _log(progress, f"[model] {cfg.model} ({cfg.init}): D = {model.D} weights in the subspace "
+                   f"({cfg.subspace_params}), d = {model.d}")
     z, train_summary = train_stage(cfg, model, corpus, stages, progress)
     message, candidates = select_message(cfg, z, model, tokenizer, corpus, stages, progress)
     cert = certify(cfg, message, model, tokenizer, corpus, progress, cache=stages)

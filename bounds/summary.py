@@ -61,8 +61,11 @@ def render_summary(cert: dict) -> str:
             f"({', '.join(f'{k}: {v} choices' for k, v in K['hyperparameters'].items())}), plus "
             f"{nll['grid_bits']:.2f} bits for the α grid",
             f"- m = {cert['m']} scored training tokens ({cert['m_bytes']} bytes); n = {cert['n']} sampled units",
-            f"- δ = {cert['delta']}: complexity {nll['delta_complexity']:.3g}, subsample {nll['delta_subsample']:.3g}"
-            f" (split {nll['subsample_union']} ways), variance {nll['delta_variance']:.3g}",
+            f"- δ = {cert['delta']}" + (f", split over {nll['method_union']} compared methods" if nll['method_union'] > 1
+                                         else "") +
+            f"; the chosen one spends: complexity {nll['delta_complexity']:.3g}, subsample "
+            f"{nll['delta_subsample']:.3g} (split {nll['subsample_union']} ways over grids and inequalities), "
+            f"centred second moment {nll['delta_variance']:.3g}",
             f"- loss range Δ = {nll['loss_range']:.3f} bits at α = {nll['alpha']}; complexity term by "
             f"{nll['complexity_method']}, subsample term by {nll['subsample_method']}",
             f"- the same data with Hoeffding in every term: {cert['bound_bpd_hoeffding']:.4f} bits per token",

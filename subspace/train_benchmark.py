@@ -1,7 +1,8 @@
 """Training throughput and model FLOPs utilization (MFU) of SubLoRA: `python scripts/benchmark.py train`.
 
 MFU follows the usual convention (Chowdhery et al. 2022; nanoGPT): achieved model FLOP/s divided
-by the device's peak, with 6·N FLOPs per trained token for N non-embedding parameters plus the
+by the device's peak, with 6·N FLOPs per trained token for the N parameters used in matrix
+products (the non-embedding ones plus the V·W output head, tied to the embedding) plus the
 attention term 12·L·T·W. SubLoRA skips the weight gradients of the frozen base (about 4·N per
 token of real work), so the same convention slightly overstates its work; both are printed.
 The peak is *measured* here as the best fp32 (CPU) or bf16 (GPU) matmul throughput, not taken
@@ -36,11 +37,12 @@ def measured_peak_flops(device: torch.device, n: int = 2048, repeats: int = 5) -
     return 2 * n ** 3 / best
 
 
-def flops_per_token(name: str, seq: int) -> tuple[float, float]:
-    """(6N + 12·L·T·W, 4N + 12·L·T·W) FLOPs per trained token for a GPT-2-shaped model."""
+def flops_per_token(name: str, seq: int, vocab: int = 50257) -> tuple[float, float]:
+    """(6N + 12·L·T·W, 4N + 12·L·T·W) FLOPs per trained token for a GPT-2-shaped model, where N
+    counts the non-embedding parameters and the output head (V·W)."""
     shape = GPT2_FAMILY.get(name) or parse_ladder_name(name)
     layers, width = shape[0], shape[1]
-    n = non_embedding_params(layers, width)
+    n = non_embedding_params(layers, width) + vocab * width
     attn = 12 * layers * seq * width
     return 6 * n + attn, 4 * n + attn
 
