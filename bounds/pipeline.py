@@ -135,7 +135,7 @@ def train_stage(cfg: RunConfig, model, corpus, stages: Path, progress: bool = Tr
 # ---- units, sampling, evaluation --------------------------------------------------------------
 
 def data_units(cfg: RunConfig, corpus):
-    """Token-level units, document-level units and held-out units, with their scored byte counts."""
+    """Token-level units, document-level units (training stream) and held-out token-level units."""
     grid = ScoringGrid(cfg.window, cfg.stride)
     token = make_units("token", grid, corpus.num_train_tokens)
     document = make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets)
