@@ -115,7 +115,7 @@ PRESETS: dict[str, dict] = {
     # the embedded default: <= 10 minutes on 2 CPU cores, non-vacuous. Tuned on KJV/bytes: a random
     # subspace of *all* weights fits better per coded bit than rank-4 LoRA on a frozen random base
     # (see BENCHMARKS.md, "Tightness experiments").
-    "default": dict(subspace_params="all", lr=0.1, max_steps=1200),
+    "default": dict(subspace_params="all", lr=0.1, max_steps=1200, qat_steps=200, qat_lr=0.01),
     # the SubLoRA paper's hyperparameters (Lotfi et al. 2024), for GPU runs.
     "paper": dict(model="gpt2", intrinsic_dim=50_000, lora_rank=4, lr=5e-3, levels=(11,), alphas=PAPER_ALPHAS,
                   delta=0.05, n_samples=10_000, n_documents=10_000, heldout_samples=2000, window=1024,
