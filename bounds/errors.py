@@ -13,3 +13,13 @@ def require(condition: bool, message: str) -> None:
     """Raise :class:`BoundInputError` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise BoundInputError(message)
+
+
+def dataclass_from_dict(cls, d: dict, what: str):
+    """``cls(**d)`` for a dataclass, refusing unknown keys (a typo must not silently become a default)."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    require(not unknown, f"unknown {what} {unknown}; valid keys are {sorted(known)}")
+    return cls(**d)

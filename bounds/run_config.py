@@ -6,11 +6,11 @@ Everything a verifier needs to rebuild the hypothesis and re-draw the sample is 
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import require
+from .errors import dataclass_from_dict, require
 
 PAPER_ALPHAS = (1e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
 
@@ -76,10 +76,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        require(not unknown, f"unknown run settings {unknown}; this certificate was written by another version")
-        return cls(**d)
+        """Inverse of :meth:`to_dict`; unknown keys (e.g. from another version) are an error."""
+        return dataclass_from_dict(cls, d, "run settings")
 
     def validate(self) -> None:
         require(0.0 < self.delta < 1.0, f"--delta must lie in (0, 1), got {self.delta}")

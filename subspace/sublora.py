@@ -9,13 +9,13 @@ trainable parameter is ``z``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from bounds.errors import require
+from bounds.errors import dataclass_from_dict, require
 
 from .lora import DEFAULT_TARGETS, SUBSPACE_PARAMS, attach_lora, embeddings_tied, subspace_parameters
 from .projectors import DEFAULT_PROJECTOR, PROJECTORS, check_dims, make_projector
@@ -64,10 +64,7 @@ class SubLoRAConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "SubLoRAConfig":
         """Inverse of :meth:`to_dict`; unknown keys are an error (a typo would silently change P)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        require(not unknown, f"unknown SubLoRAConfig keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "SubLoRAConfig keys")
 
 
 class SubLoRAModel(nn.Module):
