@@ -15,15 +15,9 @@ import json
 import math
 import sys
 
+from .cli import OneLineParser
 from .errors import BoundInputError, require
 from .generalization import LEVELS, METHODS, METRICS, bound_over_alpha_grid, generalization_bound
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line (and exit code 2), without the usage dump."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -49,7 +43,7 @@ def _count(text: str | None, name: str) -> int | None:
 
 
 def build_parser(prog: str = "calc.py") -> argparse.ArgumentParser:
-    p = _OneLineParser(prog=prog, description=__doc__.split("\n")[0])
+    p = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--level", choices=LEVELS, default="document",
                    help="token: martingale over m tokens; document: i.i.d. over m documents")
     p.add_argument("--metric", choices=METRICS, default="nll",

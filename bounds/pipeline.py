@@ -18,6 +18,7 @@ Units: bits per token (``bpd``), bits per byte, error rates in [0, 1].
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -66,11 +67,9 @@ def sha256_hex(data: bytes) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    require(name == "cpu" or name.startswith("cuda"), f"unknown --device {name!r}; use cpu, cuda or auto")
-    require(name == "cpu" or torch.cuda.is_available(), f"--device {name} asked for, but no GPU is available; use --device cpu")
-    return torch.device(name)
+    from subspace.train import resolve_device as resolve
+
+    return resolve(name)
 
 
 def _log(progress: bool, msg: str) -> None:
@@ -124,10 +123,7 @@ def train_stage(cfg: RunConfig, model, corpus, stages: Path, progress: bool = Tr
     summary["config"] = tcfg.to_dict()
     model.eval()
     z = model.z.detach().cpu().numpy().astype(np.float32)
-    if distributed.is_main():
-        tmp = stages / "z.tmp.npy"
-        np.save(tmp, z)
-        os.replace(tmp, z_path)
+    write_atomic(z_path, _npy_bytes(np.save, z))
     write_atomic(summary_path, json.dumps(summary, indent=1, default=str))
     return z, summary
 
@@ -243,14 +239,15 @@ def _candidate(cfg: RunConfig, z: np.ndarray, levels: int, model, corpus) -> byt
     return encode_message(q)
 
 
-def decode_into(model, message: bytes) -> np.ndarray:
-    """Decode ``message`` and load ẑ into ``model`` exactly; returns ẑ (float32)."""
-    z_hat = decode_message(message).values()
+def decode_into(model, message: bytes):
+    """Decode ``message`` and load ẑ into ``model`` exactly; returns the decoded quantization."""
+    q = decode_message(message)
+    z_hat = q.values()
     model.set_z(torch.from_numpy(np.ascontiguousarray(z_hat)))
     loaded = model.z.detach().cpu().numpy()
     require(loaded.tobytes() == z_hat.tobytes(), "internal error: the model's z differs from the decoded message")
     model.eval()
-    return z_hat
+    return q
 
 
 def select_message(cfg: RunConfig, z: np.ndarray, model, tokenizer, corpus, stages: Path,
@@ -304,7 +301,7 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
             f = cache / f"eval_{name}_{tag}.npz"
             if f.is_file():
                 evaluations[name] = load_eval(f)
-    z_hat = decode_into(model, message)
+    q = decode_into(model, message)
     token_units, doc_units, heldout_units = data_units(cfg, corpus)
     V = tokenizer.vocab_size
     K = complexity_for(cfg, message)
@@ -366,13 +363,13 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
         "subspace_params": cfg.subspace_params,
         "subspace_D": int(model.D),
         "params_total": int(sum(p.numel() for p in model.lm.parameters())),
-        "levels": int(decode_message(message).levels),
+        "levels": int(q.levels),
         "seed": cfg.seed,
         "message_sha256": sha256_hex(message),
         "message_bytes": len(message),
         "data_content_hash": corpus.content_hash,
         "tokenizer_fingerprint": corpus.tokenizer_fingerprint,
-        "z_hat_sha256": sha256_hex(z_hat.tobytes()),
+        "z_hat_sha256": sha256_hex(q.values().tobytes()),
     }
     for k in TOPK_REPORTED:
         cert[f"top{k}_error_bound"] = token_bounds[f"top{k}"]["bound"]
@@ -388,7 +385,7 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
     cert["terms"] = {"token": token_bounds, "token_hoeffding": token_hoeffding, "document": doc_bounds,
                      "complexity": K.to_dict()}
     cert["decomposition"] = decomposition(cert)
-    cert["message_report"] = {k: v for k, v in message_report(decode_message(message), message).items()
+    cert["message_report"] = {k: v for k, v in message_report(q, message).items()
                               if k != "complexity"}
     cert["data"] = corpus.summary()
     cert["weights"] = weights_info(cfg, model)
@@ -416,14 +413,17 @@ _EVAL_ARRAYS = ("alphas", "ks", "unit_ids", "num_tokens", "num_bytes", "smoothed
                 "smoothed_sq_dev_sum")
 
 
+def _npy_bytes(save, *args, **kwargs) -> bytes:
+    """What ``np.save``/``np.savez`` would write, as bytes (so that :func:`write_atomic` writes it)."""
+    buf = io.BytesIO()
+    save(buf, *args, **kwargs)
+    return buf.getvalue()
+
+
 def save_eval(path: Path, res: EvalResult) -> None:
-    """Cache an evaluation (rank 0 only), atomically."""
-    if not distributed.is_main():
-        return
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, level=np.array(res.level), vocab_size=np.array(res.vocab_size),
-             **{k: getattr(res, k) for k in _EVAL_ARRAYS if getattr(res, k) is not None})
-    os.replace(tmp, path)
+    """Cache an evaluation, atomically (rank 0 only, through :func:`write_atomic`)."""
+    write_atomic(path, _npy_bytes(np.savez, level=np.array(res.level), vocab_size=np.array(res.vocab_size),
+                                  **{k: getattr(res, k) for k in _EVAL_ARRAYS if getattr(res, k) is not None}))
 
 
 def load_eval(path: Path) -> EvalResult:

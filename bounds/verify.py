@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import BoundInputError, require
 from .message import decode_message
-from .pipeline import CERTIFICATE_VERSION, certify, prepare, sha256_hex
+from .pipeline import CERTIFICATE_VERSION, _json_default, certify, prepare, sha256_hex
 from .run_config import RunConfig
 
 SKIPPED = ("informational",)
@@ -72,10 +72,4 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[
             f"the dataset {cfg.dataset!r} here differs from the certified one (content hash "
             f"{corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
     derived = certify(cfg, message, model, tokenizer, corpus, progress=progress)
-    return compare(cert, json.loads(json.dumps(derived, default=_plain)), rtol)
-
-
-def _plain(x):
-    from .pipeline import _json_default
-
-    return _json_default(x)
+    return compare(cert, json.loads(json.dumps(derived, default=_json_default)), rtol)

@@ -72,9 +72,10 @@ class TrainConfig:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; otherwise the named device."""
+    """'auto' -> cuda if available else cpu; otherwise the named device (cpu, cuda, cuda:N)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    require(name == "cpu" or name.startswith("cuda"), f"unknown device {name!r}; use cpu, cuda or auto")
     require(name == "cpu" or torch.cuda.is_available(), f"device {name!r} is not available; pass device='cpu'")
     return torch.device(name)
 
