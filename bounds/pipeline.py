@@ -86,7 +86,8 @@ def sublora_config(cfg: RunConfig, vocab_size: int):
                          n_positions=None, lora_rank=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
                          target_modules=tuple(cfg.target_modules), intrinsic_dim=cfg.intrinsic_dim,
                          projector=cfg.projector, projection_seed=cfg.seed_for("projection"),
-                         lora_seed=cfg.seed_for("lora"), subspace_params=cfg.subspace_params)
+                         lora_seed=cfg.seed_for("lora"), subspace_params=cfg.subspace_params,
+                         update_scales=cfg.update_scales)
 
 
 def prepare(cfg: RunConfig):
@@ -361,6 +362,7 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
         "vocab_size": V,
         "intrinsic_dim": int(model.d),
         "subspace_params": cfg.subspace_params,
+        "update_scales": cfg.update_scales,
         "subspace_D": int(model.D),
         "params_total": int(sum(p.numel() for p in model.lm.parameters())),
         "levels": int(q.levels),

@@ -34,6 +34,9 @@ def qat_finetune(z0, quantized: Quantized, loss_fn: Callable[[torch.Tensor], tor
                  history: list | None = None) -> Quantized:
     """Fine-tune z (from ``z0``) and the codebook (from ``quantized``) for ``steps`` Adam steps.
 
+    The learning rate decays from ``lr`` to 0 along a cosine, so the last steps settle z next to
+    its levels instead of leaving it wherever the last noisy gradient put it.
+
     ``loss_fn`` takes the straight-through quantized z (float32 tensor of shape (d,), on z0's device)
     and returns a scalar loss (any unit; it is only minimised). The torch RNG is seeded with ``seed``
     inside a forked RNG state, so a stochastic loss is reproducible and global state is untouched.
@@ -49,6 +52,7 @@ def qat_finetune(z0, quantized: Quantized, loss_fn: Callable[[torch.Tensor], tor
     z = z_init.to(device=device, dtype=torch.float32).clone().requires_grad_(True)
     codebook = torch.tensor(quantized.codebook.astype(np.float32), device=device, requires_grad=train_codebook)
     opt = torch.optim.Adam([z, codebook] if train_codebook else [z], lr=float(lr))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(steps), 1), eta_min=0.0)
     devices = [device.index if device.index is not None else 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
@@ -59,6 +63,7 @@ def qat_finetune(z0, quantized: Quantized, loss_fn: Callable[[torch.Tensor], tor
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            schedule.step()
             if history is not None:
                 history.append(float(loss.detach()))
     c16 = to_float16_codebook(codebook.detach().cpu().numpy())

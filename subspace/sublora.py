@@ -5,6 +5,14 @@ base model are all deterministic functions of :class:`SubLoRAConfig`, so the tra
 named by (config, z) alone and only z costs bits. ``SubLoRAModel`` computes theta in fp32 (also
 under autocast) and runs the adapted model with ``torch.func.functional_call``; its only
 trainable parameter is ``z``.
+
+With ``update_scales="tensor"`` the last k entries of z (k = number of weight tensors in the
+subspace) are log-scales of each tensor's share of the projected update, the structure-aware
+intrinsic dimension of Aghajanyan et al. (2021, "SAID"):
+
+    theta_t = theta0_t + exp(u_t) * (P w)_t,       z = (w, u),  w in R^(d-k),  u in R^k.
+
+At z = 0 this is theta0 (u = 0 gives scale 1). The scales cost bits like any other entry of z.
 """
 from __future__ import annotations
 
@@ -21,6 +29,8 @@ from .lora import DEFAULT_TARGETS, SUBSPACE_PARAMS, attach_lora, embeddings_tied
 from .projectors import DEFAULT_PROJECTOR, PROJECTORS, check_dims, make_projector
 from .registry import build_base_model
 
+UPDATE_SCALES = ("none", "tensor")
+
 
 @dataclass
 class SubLoRAConfig:
@@ -33,6 +43,8 @@ class SubLoRAConfig:
     projector: one of projectors.PROJECTORS. projection_seed: seed of P. lora_seed: seed of theta0.
     subspace_params: which weights theta covers: "lora" (SubLoRA), "lora+norms" (also LayerNorm
     gains and biases) or "all" (every weight, no adapters: the intrinsic-dimension form).
+    update_scales: "none" (theta = theta0 + P z) or "tensor" (the last k entries of z are learned
+    log-scales, one per weight tensor, of the projected update; see the module docstring).
     """
 
     model: str = "gpt2-l2-d64"
@@ -49,6 +61,7 @@ class SubLoRAConfig:
     projection_seed: int = 0
     lora_seed: int = 0
     subspace_params: str = "lora"
+    update_scales: str = "none"
 
     def __post_init__(self):
         if isinstance(self.target_modules, str):
@@ -84,10 +97,16 @@ class SubLoRAModel(nn.Module):
         self._sizes = [p.numel() for _, p in named]
         D = sum(self._sizes)
         check_dims(D, config.intrinsic_dim)
+        self.n_scales = len(self._sizes) if config.update_scales == "tensor" else 0
+        require(config.intrinsic_dim > self.n_scales,
+                f"intrinsic dimension d={config.intrinsic_dim} leaves no room for the projection next to "
+                f"{self.n_scales} per-tensor scales; pass d > {self.n_scales} or update_scales='none'")
         self.register_buffer("theta0", torch.cat([p.detach().reshape(-1) for _, p in named]).float())
+        self.register_buffer("_size_t", torch.tensor(self._sizes, dtype=torch.long), persistent=False)
         for p in lm.parameters():
             p.requires_grad_(False)
-        self.projector = make_projector(config.projector, D, config.intrinsic_dim, config.projection_seed)
+        self.projector = make_projector(config.projector, D, config.intrinsic_dim - self.n_scales,
+                                        config.projection_seed)
         self.z = nn.Parameter(torch.zeros(config.intrinsic_dim, dtype=torch.float32))
 
     @property
@@ -101,9 +120,14 @@ class SubLoRAModel(nn.Module):
         return self.z.numel()
 
     def theta(self) -> torch.Tensor:
-        """The flat LoRA weights theta0 + P z, fp32, shape [D] (differentiable in z)."""
+        """The flat subspace weights theta0 + P z (or theta0 + exp(u) * P w with per-tensor scales),
+        fp32, shape [D], differentiable in z."""
         with torch.autocast(device_type=self.z.device.type, enabled=False):
-            return self.theta0 + self.projector(self.z)
+            if not self.n_scales:
+                return self.theta0 + self.projector(self.z)
+            w, u = self.z[:-self.n_scales], self.z[-self.n_scales:]
+            scale = torch.repeat_interleave(torch.exp(u), self._size_t, output_size=self.D)
+            return self.theta0 + scale * self.projector(w)
 
     def lora_tensors(self) -> dict[str, torch.Tensor]:
         """theta split into the LoRA matrices, by parameter name of ``self.lm``."""
@@ -133,6 +157,8 @@ def validate_config(config: SubLoRAConfig) -> None:
     """Cheap checks before any model is built (unknown projector, d < 1, bad LoRA settings)."""
     require(config.subspace_params in SUBSPACE_PARAMS,
             f"unknown subspace parameter set {config.subspace_params!r}; choose one of {', '.join(SUBSPACE_PARAMS)}")
+    require(config.update_scales in UPDATE_SCALES,
+            f"unknown update scales {config.update_scales!r}; choose one of {', '.join(UPDATE_SCALES)}")
     require(config.projector in PROJECTORS,
             f"unknown projector {config.projector!r}; choose one of {', '.join(PROJECTORS)}")
     require(float(config.intrinsic_dim) == int(config.intrinsic_dim) and int(config.intrinsic_dim) >= 1,

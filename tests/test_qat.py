@@ -74,3 +74,12 @@ def test_bad_input():
         qat_finetune(np.zeros(3), q, ok, steps=1, lr=0.1)
     with pytest.raises(BoundInputError, match="scalar"):
         qat_finetune(z, q, lambda v: v, steps=1, lr=0.1)
+
+
+def test_learning_rate_decays_along_a_cosine():
+    # A constant gradient makes every Adam step exactly lr_t long, so z ends at -sum_t lr_t:
+    # lr * steps / 2 * (1 + 1/steps) = 1.05 with the cosine schedule (2.0 at a constant lr).
+    levels = np.array([-2.0, -1.5, -1.0, -0.5, 0.0], dtype=np.float16)
+    q = Quantized(codebook=levels, indices=np.full(3, 4, dtype=np.int32))
+    out = qat_finetune(torch.zeros(3), q, lambda zq: zq.sum(), steps=20, lr=0.1, train_codebook=False)
+    assert out.values().tolist() == [-1.0, -1.0, -1.0]

@@ -27,7 +27,7 @@ def test_derived_seeds_are_distinct_and_stable():
 
 
 @pytest.mark.parametrize("bad", [dict(delta=1.5), dict(alphas=(0.1, 0.1)), dict(levels=(1,)), dict(n_samples=1),
-                                 dict(quant_method="lloyd")])
+                                 dict(quant_method="lloyd"), dict(update_scales="rows")])
 def test_bad_settings_are_rejected(bad):
     with pytest.raises(BoundInputError):
         preset_config("smoke", **bad)

@@ -233,3 +233,42 @@ def test_lora_plus_norms_adds_layernorm_gains_and_biases():
     assert with_norms.D > lora_only.D
     with pytest.raises(BoundInputError):
         build_sublora(tiny(subspace_params="everything"))
+
+
+def test_tensor_scales_multiply_each_tensors_share_of_the_projected_update():
+    # theta_t = theta0_t + exp(u_t) * (P w)_t, z = (w, u): check against the formula, tensor by tensor.
+    plain = build_sublora(tiny(subspace_params="all", intrinsic_dim=60))
+    scaled = build_sublora(tiny(subspace_params="all", intrinsic_dim=60, update_scales="tensor"))
+    k = len(scaled._sizes)
+    assert scaled.n_scales == k and scaled.projector.d == 60 - k and plain.n_scales == 0
+    x = tokens()
+    torch.testing.assert_close(scaled(x), plain(x), rtol=0, atol=0)  # z = 0: both are theta0
+    w = seeded_z(60 - k, seed=1)
+    u = torch.linspace(-1.0, 1.5, k)
+    scaled.set_z(torch.cat([w, u]))
+    update = scaled.projector(w)
+    got = torch.split(scaled.theta() - scaled.theta0, scaled._sizes)
+    want = torch.split(update, scaled._sizes)
+    for t in range(k):
+        torch.testing.assert_close(got[t], torch.exp(u[t]) * want[t], rtol=1e-6, atol=1e-7)
+    # u = 0 is the unscaled update of the same projection
+    scaled.set_z(torch.cat([w, torch.zeros(k)]))
+    torch.testing.assert_close(scaled.theta(), scaled.theta0 + update, rtol=0, atol=0)
+
+
+def test_tensor_scales_get_gradients_and_round_trip_through_the_config(tmp_path):
+    m = build_sublora(tiny(subspace_params="all", intrinsic_dim=60, update_scales="tensor"))
+    m.set_z(seeded_z(60, scale=0.5))
+    m(tokens()).logsumexp(-1).mean().backward()
+    assert m.z.grad[-m.n_scales:].abs().min() > 0  # every tensor's scale is trained
+    save_sublora(m, tmp_path / "m.safetensors")
+    again = load_sublora(tmp_path / "m.safetensors")
+    assert again.config.update_scales == "tensor"
+    torch.testing.assert_close(again(tokens()), m(tokens()), rtol=0, atol=0)
+
+
+def test_tensor_scales_reject_bad_settings():
+    with pytest.raises(BoundInputError, match="unknown update scales"):
+        build_sublora(tiny(update_scales="row"))
+    with pytest.raises(BoundInputError, match="leaves no room"):
+        build_sublora(tiny(subspace_params="all", intrinsic_dim=5, update_scales="tensor"))
