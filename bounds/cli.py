@@ -47,8 +47,8 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--projector", help="kron | fastfood | sparse | dense")
     p.add_argument("--subspace-params", dest="subspace_params",
                    help="weights in the subspace: lora (SubLoRA) | lora+norms | all (intrinsic dimension)")
-    p.add_argument("--update-scales", dest="update_scales", choices=("none", "tensor"),
-                   help="tensor: the last k entries of z are learned log-scales of each weight tensor's "
+    p.add_argument("--update-scales", dest="update_scales",
+                   help="none | tensor: the last k entries of z are learned log-scales of each weight tensor's "
                         "projected update (structure-aware intrinsic dimension)")
     p.add_argument("--lora-targets", dest="target_modules", type=lambda t: tuple(x for x in t.split(",") if x),
                    help="LoRA target modules, a comma list (default c_attn,lm_head)")

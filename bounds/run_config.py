@@ -90,8 +90,10 @@ class RunConfig:
         require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
         require(self.max_steps >= 0, f"--max-steps must be >= 0, got {self.max_steps}")
         require(self.intrinsic_dim >= 1, f"--intrinsic-dim must be >= 1, got {self.intrinsic_dim}")
-        require(self.update_scales in ("none", "tensor"),
-                f"unknown --update-scales {self.update_scales!r}; choose none or tensor")
+        from subspace.sublora import UPDATE_SCALES
+
+        require(self.update_scales in UPDATE_SCALES,
+                f"unknown --update-scales {self.update_scales!r}; choose one of {', '.join(UPDATE_SCALES)}")
         require(self.quant_method in ("uniform", "kmeans"),
                 f"unknown quantization {self.quant_method!r}; choose uniform or kmeans")
         require(0.0 < self.heldout_fraction < 1.0, f"--heldout-fraction must lie in (0, 1), got {self.heldout_fraction}")

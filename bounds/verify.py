@@ -45,7 +45,8 @@ def compare(claimed, derived, rtol: float, path: str = "") -> list[str]:
 
 
 def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[str]:
-    """Re-derive the certificate at ``path`` (or ``path/certificate.json`` for a run's folder); returns the list of mismatches (empty: verified).
+    """Re-derive the certificate at ``path`` (or ``path/certificate.json`` for a run's folder);
+    returns the list of mismatches (empty: verified).
 
     Raises :class:`bounds.errors.BoundInputError` (a one-line reason) when the certificate or the
     message cannot be read, the message hash differs, or the message does not decode.
