@@ -39,6 +39,7 @@ def test_gpt2_known_ids_and_bytes(gpt2_tokenizer_dir):
 
 
 def test_tiktoken_backend_matches_transformers(gpt2_tokenizer_dir):
+    pytest.importorskip("tiktoken", reason="tiktoken is the optional `gpt2` extra: pip install -e '.[gpt2]'")
     hf = get_tokenizer("gpt2", gpt2_tokenizer_dir)
     tt = get_tokenizer("tiktoken:gpt2", gpt2_tokenizer_dir)
     assert tt.vocab_size == hf.vocab_size and tt.eod_id == hf.eod_id
