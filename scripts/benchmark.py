@@ -10,10 +10,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 BENCHMARKS = {
-    "coding": "bounds.coding_benchmark",
-    "subspace": "subspace.benchmark",
-    "eval": "bounds.eval_benchmark",
-    "train": "subspace.train_benchmark",
+    "coding": "llm_bounds_cli.benchmarks.coding",
+    "subspace": "llm_bounds_cli.benchmarks.subspace",
+    "eval": "llm_bounds_cli.benchmarks.evaluation",
+    "train": "llm_bounds_cli.benchmarks.training",
 }
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bounds.cli import bound_main  # noqa: E402
+from llm_bounds_cli.bound import bound_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(bound_main())

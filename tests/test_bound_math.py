@@ -4,12 +4,12 @@ import math
 import numpy as np
 import pytest
 
-from bounds.complexity import elias_delta_bits, grid_bits, message_complexity
-from bounds.concentration import (bernoulli_kl, kl_upper_inverse, ucb_empirical_bernstein, ucb_hoeffding,
+from llm_bounds.message.complexity import elias_delta_bits, grid_bits, message_complexity
+from llm_bounds.bound.concentration import (bernoulli_kl, kl_upper_inverse, ucb_empirical_bernstein, ucb_hoeffding,
                                   ucb_kl)
-from bounds.errors import BoundInputError
-from bounds.generalization import bound_over_alpha_grid, generalization_bound
-from bounds.smoothing import loss_range_width, random_guess_bits, smoothed_loss_bits, smoothed_loss_range
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.bound.generalization import bound_over_alpha_grid, generalization_bound
+from llm_bounds.bound.smoothing import loss_range_width, random_guess_bits, smoothed_loss_bits, smoothed_loss_range
 
 PAPER = dict(level="document", metric="nll", empirical=10.0, complexity_bits=100373, m=8009762, n=10000,
              alpha=0.1, vocab_size=50257, delta=0.05)
@@ -141,7 +141,7 @@ def test_bad_inputs_raise_clear_errors(bad):
 
 
 def test_freedman_hand_value_single_lambda():
-    from bounds.concentration import ucb_freedman_martingale
+    from llm_bounds.bound.concentration import ucb_freedman_martingale
     # one λ = 0.5: width = Δ·(L + ln 1)/(λ m) + ψ(λ)·v/(λΔ), ψ(0.5) = ln 2 − 0.5
     b, lam = ucb_freedman_martingale(0.3, 0.04, 0.0, 2.0, 1000, 5.0, lambdas=np.array([0.5]))
     assert lam == 0.5

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from bounds.data import build_corpus, heldout_indices, load_documents, token_dtype
-from bounds.errors import BoundInputError
-from bounds.tokenizers import ByteTokenizer, get_tokenizer
+from llm_bounds.data.corpus import build_corpus, heldout_indices, load_documents, token_dtype
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.data.tokenizers import ByteTokenizer, get_tokenizer
 
 
 @pytest.fixture(scope="module")

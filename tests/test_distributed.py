@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bounds import distributed
-from bounds.pipeline import merge_evaluations
+from llm_bounds.core import distributed
+from llm_bounds.certificate.run import merge_evaluations
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def test_single_process_helpers_are_identities():
 
 
 def test_merge_evaluations_joins_shards_in_order():
-    from bounds.evaluate import EvalResult
+    from llm_bounds.evaluation.evaluate import EvalResult
     import numpy as np
 
     def part(ids):

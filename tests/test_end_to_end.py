@@ -107,9 +107,9 @@ def test_bad_cli_input_is_one_line_exit_2(tmp_path):
 
 def test_quantization_aware_finetuning_run_verifies(tmp_path):
     """With QAT the message is of the fine-tuned z; the verifier still re-derives every number."""
-    from bounds.pipeline import run
-    from bounds.run_config import preset_config
-    from bounds.verify import verify_certificate
+    from llm_bounds.certificate.run import run
+    from llm_bounds.certificate.config import preset_config
+    from llm_bounds.certificate.verify import verify_certificate
 
     cfg = preset_config("smoke", qat_steps=3, qat_lr=1e-2, max_steps=5, n_documents=0, n_samples=16,
                         heldout_samples=8)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from bounds.data import build_corpus, load_documents
-from bounds.errors import BoundInputError
-from bounds.evaluate import DEFAULT_KS, evaluate_units, sample_units
-from bounds.scoring import ScoringGrid, make_units
-from bounds.tokenizers import ByteTokenizer, get_tokenizer
+from llm_bounds.data.corpus import build_corpus, load_documents
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.evaluation.evaluate import DEFAULT_KS, evaluate_units, sample_units
+from llm_bounds.data.scoring import ScoringGrid, make_units
+from llm_bounds.data.tokenizers import ByteTokenizer, get_tokenizer
 
 ALPHAS = [0.001, 0.05, 0.5]
 T, S = 32, 8

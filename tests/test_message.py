@@ -4,12 +4,12 @@ import zlib
 import numpy as np
 import pytest
 
-from bounds.complexity import elias_delta_bits, message_complexity
-from bounds.errors import BoundInputError
-from bounds.message import (MODELS, BitReader, BitWriter, MessageError, candidate_messages, decode_message,
+from llm_bounds.message.complexity import elias_delta_bits, message_complexity
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.message.format import (MODELS, BitReader, BitWriter, MessageError, candidate_messages, decode_message,
                             empirical_entropy_bits, encode_message, encode_with_model, kt_blocks,
                             message_report, overhead_bound_bits, parametric_weights)
-from bounds.quantize import Quantized, quantize
+from llm_bounds.message.quantize import Quantized, quantize
 
 
 def _same(a: Quantized, b: Quantized) -> bool:

@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from bounds.errors import BoundInputError
-from subspace.projectors import (PROJECTORS, FastfoodProjector, KroneckerProjector, fwht, kron_factors,
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.subspace.projectors import (PROJECTORS, FastfoodProjector, KroneckerProjector, fwht, kron_factors,
                                  make_projector)
 
 # (D, d) pairs: degenerate, perfect squares on both sides, primes, d = D, non-powers of two.

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from bounds.errors import BoundInputError
-from bounds.message import decode_message, encode_message
-from bounds.qat import qat_finetune, straight_through_quantize
-from bounds.quantize import Quantized, assign_nearest, quantize
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.message.format import decode_message, encode_message
+from llm_bounds.message.qat import qat_finetune, straight_through_quantize
+from llm_bounds.message.quantize import Quantized, assign_nearest, quantize
 
 
 def test_forward_is_the_hard_float16_quantization():

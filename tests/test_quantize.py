@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from bounds.errors import BoundInputError
-from bounds.quantize import Quantized, assign_nearest, quantize, select_levels
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.message.quantize import Quantized, assign_nearest, quantize, select_levels
 
 
 def _brute_nearest(z, codebook):

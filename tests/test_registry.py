@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from bounds.errors import BoundInputError
-from subspace.registry import (GPT2_FAMILY, LADDER, build_base_model, non_embedding_params,
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.subspace.registry import (GPT2_FAMILY, LADDER, build_base_model, non_embedding_params,
                                parse_ladder_name, resolve_offline, state_sha256, weights_source)
 
 
@@ -112,7 +112,7 @@ def test_bad_input(kw, match):
 
 
 def test_check_model_name_is_cheap_and_agrees_with_build(tmp_path):
-    from subspace.registry import check_model_name
+    from llm_bounds.subspace.registry import check_model_name
 
     for name in ("gpt2", "gpt2-xl", *LADDER, "gpt2-l1-d32"):
         check_model_name(name, "scratch")                   # no error, nothing built

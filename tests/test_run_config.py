@@ -1,9 +1,9 @@
 """Presets, derived seeds and the command line's choice of tokenizer."""
 import pytest
 
-from bounds.cli import bound_parser, config_from_args
-from bounds.errors import BoundInputError
-from bounds.run_config import PAPER_ALPHAS, RunConfig, derive_seed, preset_config
+from llm_bounds_cli.bound import bound_parser, config_from_args
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.certificate.config import PAPER_ALPHAS, RunConfig, derive_seed, preset_config
 
 
 def test_paper_preset_has_the_papers_hyperparameters():

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from bounds.errors import BoundInputError
-from bounds.scoring import ScoringGrid, document_units, make_units, token_units, unit_windows
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.data.scoring import ScoringGrid, document_units, make_units, token_units, unit_windows
 
 
 def reference_contexts(first: int, last: int, base: int, T: int, S: int) -> dict[int, int]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bounds.errors import BoundInputError
-from subspace.lora import lora_parameters
-from subspace.registry import build_base_model
-from subspace.sublora import SubLoRAConfig, build_lora_lm, build_sublora, load_sublora, save_sublora
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.subspace.lora import lora_parameters
+from llm_bounds.subspace.registry import build_base_model
+from llm_bounds.subspace.sublora import SubLoRAConfig, build_lora_lm, build_sublora, load_sublora, save_sublora
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(model="gpt2-l1-d32", vocab_size=257, n_positions=64)
@@ -114,7 +114,7 @@ def _digest(t: torch.Tensor) -> str:
 
 _CHILD = """
 import hashlib, json, sys, torch
-from subspace.sublora import SubLoRAConfig, build_sublora, load_sublora
+from llm_bounds.subspace.sublora import SubLoRAConfig, build_sublora, load_sublora
 args = json.loads(sys.argv[1])
 if "path" in args:
     m = load_sublora(args["path"])
@@ -199,7 +199,7 @@ def test_set_z_rejects_wrong_shape_and_nan():
 
 
 def test_benchmark_times_all_three_modes_on_a_tiny_model():
-    from subspace.benchmark import time_projector, time_steps
+    from llm_bounds_cli.benchmarks.subspace import time_projector, time_steps
 
     r = time_steps("gpt2-l1-d32", 257, d=100, batch=1, seq=16, repeats=2, device=torch.device("cpu"))
     assert r["D"] == build_sublora(tiny()).D and r["d"] == 100

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from bounds.errors import BoundInputError
-from bounds.tokenizers import ByteTokenizer, byte_to_unicode_map, get_tokenizer
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.data.tokenizers import ByteTokenizer, byte_to_unicode_map, get_tokenizer
 
 TEXT = "Hello world, the quick brown fox.\n  Ünïcödé 日本語 🙂 <|endoftext|> end"
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from bounds.errors import BoundInputError
-from subspace.sublora import SubLoRAConfig, build_sublora
-from subspace.train import (CHECKPOINT_NAME, TrainConfig, load_checkpoint, lr_at, sample_batch,
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.subspace.sublora import SubLoRAConfig, build_sublora
+from llm_bounds.subspace.train import (CHECKPOINT_NAME, TrainConfig, load_checkpoint, lr_at, sample_batch,
                             train_sublora)
 
 TINY = SubLoRAConfig(model="gpt2-l1-d32", vocab_size=257, n_positions=64, intrinsic_dim=200)

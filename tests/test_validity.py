@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from bounds.generalization import generalization_bound
+from llm_bounds.bound.generalization import generalization_bound
 
 DELTA = 0.1
 TRIALS = 2000
@@ -259,7 +259,7 @@ def test_freedman_with_dropped_variance_term_is_caught(hetero_select):
 
 def test_freedman_with_dropped_range_term_is_caught(hetero_select):
     """Without the Δ·ln(1/δ)/(λm) term the best λ tends to 0 and the width vanishes."""
-    from bounds.concentration import psi_exp, freedman_lambda_grid
+    from llm_bounds.bound.concentration import psi_exp, freedman_lambda_grid
     lam = freedman_lambda_grid()
 
     def no_range(e, s, n):

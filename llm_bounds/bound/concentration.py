@@ -1,0 +1,173 @@
+"""Concentration inequalities: one-sided upper confidence bounds on a mean.
+
+Each function bounds an unknown mean μ from above, given an empirical mean of ``count`` bounded
+observations in ``[lo, hi]``, and a failure budget given as ``log_inv_delta = ln(1/δ')`` in
+**nats** (so that a union-bound weight 2^(−K) with K ≈ 10⁵ bits never underflows: pass
+``K·ln 2 + ln(1/δ)``). Every function returns a value in the loss's own units; the callers in
+:mod:`llm_bounds.bound.generalization` work in bits per token (or per document, or 0–1 error rates).
+
+Which inequality holds under which dependence:
+
+=========================  ==============================  =====================================
+function                   i.i.d. observations             martingale (bounded differences)
+=========================  ==============================  =====================================
+``ucb_hoeffding``          Hoeffding (1963), Thm 2          Azuma–Hoeffding (Azuma 1967)
+``ucb_kl``                 Chernoff / Hoeffding (1963)      not used (see its docstring)
+                           Thm 1 (binomial tail)
+``ucb_empirical_bernstein``  Maurer & Pontil (2009), Thm 4  not valid
+=========================  ==============================  =====================================
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from llm_bounds.core.errors import require
+
+
+def _check(count: float, log_inv_delta: float, lo: float, hi: float) -> None:
+    require(count >= 1, f"need at least one observation, got count={count!r}")
+    require(math.isfinite(log_inv_delta) and log_inv_delta >= 0,
+            f"log(1/delta) must be a finite non-negative number of nats, got {log_inv_delta!r}")
+    require(math.isfinite(lo) and math.isfinite(hi) and hi > lo, f"need a finite range lo < hi, got [{lo}, {hi}]")
+
+
+def ucb_hoeffding(mean: float, lo: float, hi: float, count: float, log_inv_delta: float) -> float:
+    """Hoeffding / Azuma–Hoeffding upper bound: μ ≤ mean + (hi − lo)·sqrt(ln(1/δ) / (2·count)).
+
+    Holds with probability ≥ 1 − δ when
+    * (i.i.d.) the observations are independent with values in [lo, hi] and common mean μ
+      (Hoeffding 1963, Thm 2), or
+    * (martingale) X_1..X_count are adapted to a filtration F_t, each X_t lies in an interval of
+      width hi − lo that is known given F_{t−1}, and μ = (1/count)·Σ_t E[X_t | F_{t−1}]
+      (Azuma–Hoeffding; e.g. Lotfi et al., *Unlocking Tokens as Data Points*, NeurIPS 2024, Thm 1).
+    """
+    _check(count, log_inv_delta, lo, hi)
+    return float(mean + (hi - lo) * math.sqrt(log_inv_delta / (2.0 * count)))
+
+
+def bernoulli_kl(q, p):
+    """kl(q‖p) = q·ln(q/p) + (1−q)·ln((1−q)/(1−p)) in **nats**, elementwise, with 0·ln 0 = 0.
+
+    Returns +inf where p ∈ {0, 1} and q ≠ p.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(q > 0, q * np.log(q / p), 0.0)
+        b = np.where(q < 1, (1 - q) * np.log((1 - q) / (1 - p)), 0.0)
+    out = a + b
+    out = np.where((p <= 0) & (q > 0), np.inf, out)
+    out = np.where((p >= 1) & (q < 1), np.inf, out)
+    return out
+
+
+def kl_upper_inverse(q, c, iters: int = 80):
+    """kl⁻¹₊(q, c) = sup{ p ∈ [q, 1] : kl(q‖p) ≤ c }, elementwise, for q ∈ [0,1] and c ≥ 0 (nats).
+
+    Computed by bisection in float64 (kl(q‖·) is increasing on [q, 1]); the returned value is the
+    upper end of the final bracket, so rounding can only make the bound looser, never tighter.
+    """
+    q = np.clip(np.asarray(q, dtype=np.float64), 0.0, 1.0)
+    c = np.asarray(c, dtype=np.float64)
+    lo = q.copy()
+    hi = np.ones_like(q + c)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        too_far = bernoulli_kl(q, mid) > c
+        hi = np.where(too_far, mid, hi)
+        lo = np.where(too_far, lo, mid)
+    return hi if hi.ndim else float(hi)
+
+
+def ucb_kl(mean: float, lo: float, hi: float, count: float, log_inv_delta: float) -> float:
+    """Chernoff (binomial-tail) upper bound: μ ≤ lo + (hi−lo)·kl⁻¹₊((mean−lo)/(hi−lo), ln(1/δ)/count).
+
+    Holds with probability ≥ 1 − δ for **independent** observations in [lo, hi] with common mean μ.
+    Proof: for X ∈ [0,1] with mean p, convexity gives E e^{λX} ≤ 1 − p + p·e^λ (the Bernoulli
+    moment generating function), so the binomial Chernoff bound P(X̄ ≤ q) ≤ exp(−count·kl(q‖p))
+    for q ≤ p holds for any [0,1]-valued i.i.d. variables (Hoeffding 1963, Thm 1). Setting the
+    right side to δ and inverting gives the claim. By Pinsker, kl(q‖p) ≥ 2(p−q)², so this bound is
+    never looser than :func:`ucb_hoeffding` at the same δ.
+
+    Not used for martingale (token-level) complexity terms: there the optimal Chernoff parameter
+    depends on the random conditional means, and a fixed-λ supermartingale form would need a
+    charged λ grid; we use Azuma–Hoeffding there instead.
+    """
+    _check(count, log_inv_delta, lo, hi)
+    width = hi - lo
+    q = min(max((mean - lo) / width, 0.0), 1.0)
+    return float(lo + width * kl_upper_inverse(q, log_inv_delta / count))
+
+
+def ucb_empirical_bernstein(mean: float, sample_variance: float, lo: float, hi: float, count: int,
+                            log_inv_delta: float) -> float:
+    """Empirical Bernstein bound (Maurer & Pontil 2009, Thm 4), for **i.i.d.** observations in [lo, hi]:
+
+        μ ≤ mean + sqrt(2·V·ln(2/δ) / n) + 7·(hi−lo)·ln(2/δ) / (3·(n−1))
+
+    with probability ≥ 1 − δ, where n = count ≥ 2 and V is the *unbiased* sample variance
+    (1/(n−1)·Σ(X_i − mean)²) of the observations, in squared loss units. (The theorem is stated
+    for [0,1]; scaling by hi − lo gives this form.) Its width scales with the observed spread
+    rather than with the range, so it wins when the per-unit losses vary little.
+    """
+    _check(count, log_inv_delta, lo, hi)
+    require(count >= 2, f"the empirical Bernstein bound needs n >= 2 observations, got n={count}")
+    require(math.isfinite(sample_variance) and sample_variance >= 0,
+            f"sample variance must be finite and >= 0, got {sample_variance!r}")
+    log2d = math.log(2.0) + log_inv_delta
+    return float(mean + math.sqrt(2.0 * sample_variance * log2d / count)
+                 + 7.0 * (hi - lo) * log2d / (3.0 * (count - 1)))
+
+
+def psi_exp(lam):
+    """ψ_E(λ) = −ln(1 − λ) − λ, for λ ∈ [0, 1) (Fan, Grama & Liu 2012; Howard et al. 2021)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return -np.log1p(-lam) - lam
+
+
+def freedman_lambda_grid(size: int = 64, smallest: float = 1e-6, largest: float = 0.95) -> np.ndarray:
+    """The fixed grid of λ values the variance-aware martingale bound is optimised over (geometric).
+
+    Fixed before any data is seen; the union bound over it costs ln(size) nats.
+    """
+    return np.geomspace(largest, smallest, size)
+
+
+def ucb_freedman_martingale(mean: float, centred_sq_mean: float, lo: float, hi: float, count: float,
+                            log_inv_delta: float, lambdas: np.ndarray | None = None) -> tuple[float, float]:
+    """Variance-aware (empirical Freedman/Bernstein) martingale upper bound, with a predictable centre.
+
+    Setting: losses ℓ_1..ℓ_m ∈ [lo, hi] adapted to F_t, with conditional means μ_t = E[ℓ_t | F_{t−1}],
+    and a **predictable** centre c_t ∈ [lo, hi] (known given F_{t−1}, e.g. the model's own expected
+    smoothed loss at that context). Write Δ = hi − lo, R = (1/m)Σμ_t, R̂ = (1/m)Σℓ_t and
+    V = Σ(ℓ_t − c_t)². Then for a fixed λ ∈ (0, 1), with probability ≥ 1 − δ,
+
+        R ≤ R̂ + Δ·ln(1/δ)/(λ·m) + ψ_E(λ)·V/(λ·m·Δ),      ψ_E(λ) = −ln(1−λ) − λ.
+
+    Proof sketch. Put η_t = (c_t − ℓ_t)/Δ ≥ −1. For ξ ≥ −1 and λ ∈ [0,1),
+    exp(λξ − ψ_E(λ)ξ²) ≤ 1 + λξ (Fan, Grama & Liu 2012, Lemma 4.1). Hence
+    E[exp(λη_t − ψ_E(λ)η_t²) | F_{t−1}] ≤ 1 + λ(c_t − μ_t)/Δ ≤ exp(λ(c_t − μ_t)/Δ), and since
+    η_t − (c_t − μ_t)/Δ = (μ_t − ℓ_t)/Δ, the process exp(λΣ(μ_t − ℓ_t)/Δ − ψ_E(λ)Σ η_t²) is a
+    nonnegative supermartingale with initial value 1. Ville's/Markov's inequality gives
+    P(λ·m(R − R̂)/Δ − ψ_E(λ)·V/Δ² ≥ ln(1/δ)) ≤ δ; rearrange. (The empirical-variance form follows
+    Howard et al. 2021, *Time-uniform, nonparametric, nonasymptotic confidence sequences*, and the
+    LLM setting Finzi et al., ICLR 2025.) The centre only has to be predictable: a poor centre makes
+    V larger (a looser bound), never an invalid one.
+
+    Here ``centred_sq_mean`` = V/m (squared units, per token) and ``log_inv_delta`` should already
+    include the hypothesis prior K·ln 2; this function adds ln|Λ| for the union over the fixed λ
+    grid Λ (:func:`freedman_lambda_grid`) and returns (bound, the λ that attained it). Width scales
+    like sqrt(2·ln(1/δ)·V/m / m) instead of Azuma's Δ·sqrt(ln(1/δ)/(2m)).
+    """
+    _check(count, log_inv_delta, lo, hi)
+    require(math.isfinite(centred_sq_mean) and centred_sq_mean >= 0,
+            f"the centred second moment must be finite and >= 0, got {centred_sq_mean!r}")
+    lam = freedman_lambda_grid() if lambdas is None else np.asarray(lambdas, dtype=np.float64)
+    require(lam.ndim == 1 and lam.size >= 1 and np.all((lam > 0) & (lam < 1)), "lambda grid must lie in (0, 1)")
+    width = hi - lo
+    L = log_inv_delta + math.log(lam.size)
+    widths = width * L / (lam * count) + psi_exp(lam) * centred_sq_mean / (lam * width)
+    j = int(np.argmin(widths))
+    return float(mean + widths[j]), float(lam[j])

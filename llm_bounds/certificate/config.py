@@ -1,0 +1,138 @@
+"""The configuration of one bound run, its presets, and the seeds derived from it.
+
+Everything a verifier needs to rebuild the hypothesis and re-draw the sample is in
+:class:`RunConfig` (stored in the certificate); only z travels in the message.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from llm_bounds.core.errors import dataclass_from_dict, require
+from llm_bounds.subspace.sublora import UPDATE_SCALES
+
+PAPER_ALPHAS = (1e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
+
+
+@dataclass
+class RunConfig:
+    """One run: data, model, subspace, training, compression and bound settings.
+
+    Units: ``window``/``stride`` in tokens; ``lr`` per step; ``delta`` a probability; ``n_samples``
+    token-level units (chunks of ``stride`` tokens) and ``n_documents`` documents drawn with
+    replacement for the subsampled evaluation.
+    """
+
+    # data
+    dataset: str = "kjv"
+    tokenizer: str = "bytes"
+    tokenizer_dir: str | None = None
+    heldout_fraction: float = 0.05
+    # model and subspace
+    model: str = "gpt2-l4-d128"
+    init: str = "scratch"
+    lora_rank: int = 4
+    lora_alpha: float = 32.0
+    target_modules: tuple[str, ...] = ("c_attn", "lm_head")
+    intrinsic_dim: int = 4000
+    projector: str = "kron"
+    subspace_params: str = "lora"
+    update_scales: str = "none"
+    # training of z
+    max_steps: int = 1000
+    batch_size: int = 8
+    lr: float = 2e-2
+    warmup_steps: int = 50
+    # scoring grid (context and targets), also the training sequence length
+    window: int = 256
+    stride: int = 128
+    # compression
+    levels: tuple[int, ...] = (17, 33)
+    quant_method: str = "uniform"
+    qat_steps: int = 0
+    qat_lr: float = 1e-3
+    # bound
+    alphas: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1)
+    delta: float = 0.05
+    n_samples: int = 10_000
+    n_documents: int = 200
+    heldout_samples: int = 500
+    # execution
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 16
+    preset: str = "default"
+
+    def __post_init__(self):
+        for name in ("target_modules", "levels", "alphas"):
+            v = getattr(self, name)
+            setattr(self, name, tuple(v) if not isinstance(v, str) else (v,))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for name in ("target_modules", "levels", "alphas"):
+            d[name] = list(d[name])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Inverse of :meth:`to_dict`; unknown keys (e.g. from another version) are an error."""
+        return dataclass_from_dict(cls, d, "run settings")
+
+    def validate(self) -> None:
+        require(0.0 < self.delta < 1.0, f"--delta must lie in (0, 1), got {self.delta}")
+        require(all(0.0 < a < 1.0 for a in self.alphas) and len(set(self.alphas)) == len(self.alphas),
+                f"--alpha values must lie in (0, 1) without repeats, got {list(self.alphas)}")
+        require(all(2 <= L <= 65536 for L in self.levels) and len(set(self.levels)) == len(self.levels),
+                f"--levels must be integers in [2, 65536] without repeats, got {list(self.levels)}")
+        require(self.n_samples >= 2, f"--n-samples must be >= 2, got {self.n_samples}")
+        require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
+        require(self.max_steps >= 0, f"--max-steps must be >= 0, got {self.max_steps}")
+        require(self.intrinsic_dim >= 1, f"--intrinsic-dim must be >= 1, got {self.intrinsic_dim}")
+
+        require(self.update_scales in UPDATE_SCALES,
+                f"unknown --update-scales {self.update_scales!r}; choose one of {', '.join(UPDATE_SCALES)}")
+        require(self.quant_method in ("uniform", "kmeans"),
+                f"unknown quantization {self.quant_method!r}; choose uniform or kmeans")
+        require(0.0 < self.heldout_fraction < 1.0, f"--heldout-fraction must lie in (0, 1), got {self.heldout_fraction}")
+
+    def seed_for(self, purpose: str) -> int:
+        """A seed for one purpose (``init``, ``projection``, ``train``, ``sample``, ...), derived
+        from ``seed`` by numpy's SeedSequence, so the streams are independent but reproducible."""
+        return derive_seed(self.seed, purpose)
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """An independent 31-bit seed for ``purpose`` from the master ``seed`` (device-independent)."""
+    ss = np.random.SeedSequence([int(seed), zlib.crc32(purpose.encode())])
+    return int(ss.generate_state(1, dtype=np.uint32)[0] >> 1)
+
+
+PRESETS: dict[str, dict] = {
+    # < 2 minutes on 2 CPU cores: for tests and a first look; the bound is expected to be loose.
+    "smoke": dict(model="gpt2-l2-d64", intrinsic_dim=1000, max_steps=40, batch_size=4, window=128, stride=64,
+                  levels=(17,), alphas=(0.01, 0.1), n_samples=64, n_documents=8, heldout_samples=32,
+                  eval_batch_size=16),
+    # the embedded default: <= 10 minutes on 2 CPU cores, non-vacuous. Tuned on KJV/bytes: a random
+    # subspace of *all* weights with learned per-tensor scales fits better per coded bit than rank-4
+    # LoRA on a frozen random base (see BENCHMARKS.md, "Tightness experiments").
+    "default": dict(subspace_params="all", update_scales="tensor", intrinsic_dim=2000, lr=0.1, max_steps=1200,
+                    qat_steps=500, qat_lr=0.01, levels=(17,), n_samples=20_000),
+    # the SubLoRA paper's hyperparameters (Lotfi et al. 2024), for GPU runs.
+    "paper": dict(model="gpt2", intrinsic_dim=50_000, lora_rank=4, lr=5e-3, levels=(11,), alphas=PAPER_ALPHAS,
+                  delta=0.05, n_samples=10_000, n_documents=10_000, heldout_samples=2000, window=1024,
+                  stride=512, batch_size=8, max_steps=10_000, eval_batch_size=32),
+}
+
+
+def preset_config(name: str, **overrides) -> RunConfig:
+    """The :class:`RunConfig` of preset ``name`` with ``overrides`` (None values are ignored)."""
+    require(name in PRESETS, f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[name], preset=name)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = RunConfig(**values)
+    cfg.validate()
+    return cfg
+

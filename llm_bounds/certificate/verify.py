@@ -1,0 +1,78 @@
+"""Verify a certificate: decode the message, rebuild the model, re-draw the sample, re-evaluate and
+recompute every term with the same code the run used (:func:`llm_bounds.certificate.run.certify`).
+
+Everything in ``certificate.json`` except its ``informational`` part (training log, timings, the
+unquantized loss, the other level candidates) is re-derived and compared: integers and strings
+exactly, floats to a relative tolerance (default 1e-6).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from llm_bounds.core.errors import BoundInputError, require
+from llm_bounds.message.format import decode_message
+from llm_bounds.certificate.run import CERTIFICATE_VERSION, _json_default, certify, prepare, sha256_hex
+from llm_bounds.certificate.config import RunConfig
+
+SKIPPED = ("informational",)
+
+
+def compare(claimed, derived, rtol: float, path: str = "") -> list[str]:
+    """Differences between a claimed and a re-derived JSON value, as readable lines."""
+    if isinstance(derived, dict):
+        if not isinstance(claimed, dict):
+            return [f"{path or 'certificate'}: expected an object"]
+        problems = [f"{path}.{k}".lstrip(".") + ": missing from the certificate" for k in derived if k not in claimed]
+        problems += [f"{path}.{k}".lstrip(".") + ": not produced by the verifier (unknown key)"
+                     for k in claimed if k not in derived and not (path == "" and k in SKIPPED)]
+        for k in derived:
+            if k in claimed:
+                problems += compare(claimed[k], derived[k], rtol, f"{path}.{k}".lstrip("."))
+        return problems
+    if isinstance(derived, list):
+        if not isinstance(claimed, list) or len(claimed) != len(derived):
+            return [f"{path}: list differs in length or type"]
+        return [p for i, (c, d) in enumerate(zip(claimed, derived)) for p in compare(c, d, rtol, f"{path}[{i}]")]
+    if isinstance(derived, float) and isinstance(claimed, (int, float)) and not isinstance(claimed, bool):
+        if math.isclose(claimed, derived, rel_tol=rtol, abs_tol=1e-12):
+            return []
+        return [f"{path}: certificate says {claimed!r}, re-derived {derived!r}"]
+    if claimed != derived:
+        return [f"{path}: certificate says {claimed!r}, re-derived {derived!r}"]
+    return []
+
+
+def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[str]:
+    """Re-derive the certificate at ``path`` (or ``path/certificate.json`` for a run's folder);
+    returns the list of mismatches (empty: verified).
+
+    Raises :class:`llm_bounds.core.errors.BoundInputError` (a one-line reason) when the certificate or the
+    message cannot be read, the message hash differs, or the message does not decode.
+    """
+    path = Path(path)
+    if path.is_dir():  # the run's output folder: its certificate
+        path = path / "certificate.json"
+    require(path.is_file(), f"{path} does not exist; pass OUT/certificate.json written by scripts/bound.py")
+    try:
+        cert = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BoundInputError(f"{path} is not valid JSON ({e}); it was damaged or is not a certificate") from None
+    require(isinstance(cert, dict) and cert.get("certificate_version") == CERTIFICATE_VERSION,
+            f"{path} is not a version-{CERTIFICATE_VERSION} certificate")
+    msg_path = path.parent / "message.bin"
+    require(msg_path.is_file(), f"{msg_path} is missing; the message must sit beside the certificate")
+    message = msg_path.read_bytes()
+    digest = sha256_hex(message)
+    require(digest == cert.get("message_sha256"),
+            f"message.bin has sha256 {digest[:16]}…, the certificate says {str(cert.get('message_sha256'))[:16]}…: "
+            "the message is not the one certified")
+    decode_message(message)  # a corrupted message raises MessageError here
+    cfg = RunConfig.from_dict(cert.get("config", {}))
+    tokenizer, corpus, model = prepare(cfg)
+    require(corpus.content_hash == cert.get("data_content_hash"),
+            f"the dataset {cfg.dataset!r} here differs from the certified one (content hash "
+            f"{corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
+    derived = certify(cfg, message, model, tokenizer, corpus, progress=progress)
+    return compare(cert, json.loads(json.dumps(derived, default=_json_default)), rtol)

@@ -1,0 +1,105 @@
+"""``scripts/bound.py``: train, code and certify (see ``--help``).
+
+Usage errors print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds_cli.parsing import OneLineParser, float_list, int_list
+from llm_bounds.subspace.registry import GPT2_FAMILY, check_model_name
+from llm_bounds.core import distributed
+from llm_bounds.certificate.summary import format_table
+from llm_bounds.certificate.run import run
+from llm_bounds.certificate.config import preset_config
+
+
+def bound_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="bound.py", description="Train SubLoRA, code the model, and certify a generalization bound.")
+    p.add_argument("--preset", default="default", help="smoke (<2 min, tests) | default (<=10 min CPU) | paper (GPU)")
+    p.add_argument("--model", help="registry name (gpt2, gpt2-l4-d128, ...), Hugging Face id or local directory")
+    p.add_argument("--init", choices=("scratch", "pretrained"))
+    p.add_argument("--tokenizer", help="bytes | gpt2 | a Hugging Face tokenizer id | a folder of tokenizer files "
+                                       "(offline: e.g. ../shared/data/gpt2-tokenizer); default: gpt2 for the "
+                                       "GPT-2 family, the model's own for pretrained ids, else bytes")
+    p.add_argument("--tokenizer-dir", dest="tokenizer_dir", help="folder with the tokenizer files (offline use)")
+    p.add_argument("--dataset", help="kjv | a .txt/.jsonl file or a directory | hf:NAME[:CONFIG[:SPLIT]]")
+    p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int, help="d, the length of z")
+    p.add_argument("--lora-rank", dest="lora_rank", type=int)
+    p.add_argument("--projector", help="kron | fastfood | sparse | dense")
+    p.add_argument("--subspace-params", dest="subspace_params",
+                   help="weights in the subspace: lora (SubLoRA) | lora+norms | all (intrinsic dimension)")
+    p.add_argument("--update-scales", dest="update_scales",
+                   help="none | tensor: the last k entries of z are learned log-scales of each weight tensor's "
+                        "projected update (structure-aware intrinsic dimension)")
+    p.add_argument("--lora-targets", dest="target_modules", type=lambda t: tuple(x for x in t.split(",") if x),
+                   help="LoRA target modules, a comma list (default c_attn,lm_head)")
+    p.add_argument("--levels", type=int_list, help="quantization level counts, a comma list (a charged grid)")
+    p.add_argument("--qat-steps", dest="qat_steps", type=int, help="quantization-aware fine-tuning steps")
+    p.add_argument("--alpha", dest="alphas", type=float_list, help="smoothing weights, a comma list (a charged grid)")
+    p.add_argument("--delta", type=float, help="failure probability of the bound")
+    p.add_argument("--n-samples", dest="n_samples", type=int, help="token-level units sampled for the evaluation")
+    p.add_argument("--n-documents", dest="n_documents", type=int, help="documents sampled (0: no document bound)")
+    p.add_argument("--max-steps", dest="max_steps", type=int, help="training steps for z")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--window", type=int, help="context window T in tokens")
+    p.add_argument("--stride", type=int, help="stride S in tokens (scored tokens per unit)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cpu | cuda | auto")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<preset>-<model>)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def config_from_args(args):
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("preset", "out", "quiet")}
+    tok = overrides.get("tokenizer")
+    if tok is not None and Path(tok).expanduser().is_dir():
+        # `--tokenizer DIR`: a folder of tokenizer files (vocab.json + merges.txt means GPT-2 BPE).
+        d = Path(tok).expanduser().resolve()
+        overrides["tokenizer_dir"] = str(d)
+        overrides["tokenizer"] = "gpt2" if (d / "vocab.json").is_file() and (d / "merges.txt").is_file() else str(d)
+    elif overrides.get("tokenizer_dir") is not None:
+        overrides["tokenizer_dir"] = str(Path(overrides["tokenizer_dir"]).expanduser().resolve())
+    cfg = preset_config(args.preset, **overrides)
+    if overrides.get("tokenizer") is None:
+        cfg.tokenizer = default_tokenizer(cfg.model, cfg.init)
+    return cfg
+
+
+def default_tokenizer(model: str, init: str) -> str:
+    """The tokenizer a model name implies: GPT-2 BPE for the GPT-2 family, the model's own for a
+    pretrained hub id or directory, bytes for the small ladder (and any scratch model).
+
+    Checks the model name first, so that an unknown name fails at once with the list of known names.
+    """
+
+    check_model_name(model, init)
+    if model in GPT2_FAMILY:
+        return "gpt2"
+    if init == "pretrained":
+        return model
+    return "bytes"
+
+
+def bound_main(argv=None) -> int:
+
+    args = bound_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        distributed.init_from_env(cfg.device)  # a no-op unless launched by torchrun
+        out = args.out or Path("runs") / f"{cfg.preset}-{Path(cfg.model).name}"
+        cert = run(cfg, out, progress=not args.quiet and distributed.is_main())
+    except BoundInputError as e:
+        if distributed.is_main():
+            print(f"bound.py: error: {e}", file=sys.stderr)
+        return 2
+    if distributed.is_main():
+        print(format_table(cert))
+        print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md")
+    return 0

@@ -1,0 +1,29 @@
+"""``scripts/verify.py``: re-derive a certificate and print ``verified`` (exit 0) or the mismatches (exit 1)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from llm_bounds.certificate.verify import verify_certificate
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds_cli.parsing import OneLineParser
+
+
+def verify_main(argv=None) -> int:
+    p = OneLineParser(prog="verify.py", description="Re-derive a certificate from its message and check every number.")
+    p.add_argument("certificate", type=Path, help="path to certificate.json (message.bin must sit beside it)")
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance for floats")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        problems = verify_certificate(args.certificate, rtol=args.rtol, progress=not args.quiet)
+    except BoundInputError as e:
+        print(f"verify.py: not verified: {e}", file=sys.stderr)
+        return 1
+    if problems:
+        for line in problems[:20]:
+            print(f"verify.py: mismatch: {line}", file=sys.stderr)
+        print(f"verify.py: not verified ({len(problems)} mismatches)", file=sys.stderr)
+        return 1
+    print("verified")
+    return 0
