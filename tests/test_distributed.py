@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from llm_bounds.core import distributed
-from llm_bounds.certificate.run import merge_evaluations
+from llm_bounds.evaluation.results import merge_evaluations
 
 ROOT = Path(__file__).resolve().parents[1]
 

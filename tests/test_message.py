@@ -6,9 +6,10 @@ import pytest
 
 from llm_bounds.message.complexity import elias_delta_bits, message_complexity
 from llm_bounds.core.errors import BoundInputError
-from llm_bounds.message.format import (MODELS, BitReader, BitWriter, MessageError, candidate_messages, decode_message,
-                            empirical_entropy_bits, encode_message, encode_with_model, kt_blocks,
-                            message_report, overhead_bound_bits, parametric_weights)
+from llm_bounds.message.accounting import message_report, overhead_bound_bits
+from llm_bounds.message.bitio import BitReader, BitWriter, MessageError
+from llm_bounds.message.format import (MODELS, candidate_messages, decode_message, empirical_entropy_bits, encode_message,
+                                       encode_with_model, kt_blocks, parametric_weights)
 from llm_bounds.message.quantize import Quantized, quantize
 
 

@@ -11,7 +11,8 @@ import io
 from pathlib import Path
 
 from llm_bounds.certificate.config import preset_config
-from llm_bounds.certificate.run import run, write_atomic
+from llm_bounds.certificate.run import run
+from llm_bounds.core.files import write_atomic
 from llm_bounds.core.errors import require
 
 COLUMNS = ("model", "params_total", "intrinsic_dim", "message_bits", "empirical_bpd", "complexity_term_bpd",

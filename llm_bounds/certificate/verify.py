@@ -13,7 +13,9 @@ from pathlib import Path
 
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.message.format import decode_message
-from llm_bounds.certificate.run import CERTIFICATE_VERSION, _json_default, certify, prepare, sha256_hex
+from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify
+from llm_bounds.certificate.context import prepare
+from llm_bounds.core.files import _json_default, sha256_hex
 from llm_bounds.certificate.config import RunConfig
 
 SKIPPED = ("informational",)

@@ -35,9 +35,10 @@ import zlib
 import numpy as np
 import constriction
 
-from llm_bounds.message.complexity import elias_delta_bits, message_complexity
+
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.message.quantize import Quantized
+from llm_bounds.message.bitio import BitReader, BitWriter, MessageError, read_varint, varint
 
 MAGIC = b"zq"
 FORMAT_VERSION = 1
@@ -54,92 +55,9 @@ CODER_SLACK_BITS = 96            # range-coder flush (2 words) + rounding the pa
 CODER_SLACK_PER_SYMBOL_PER_LEVEL = 2.0 ** -20   # fixed-point approximation of the model, bits
 
 
-class MessageError(BoundInputError):
-    """The bytes are not a valid message (truncated, corrupted, wrong magic/version/checksum)."""
-
-
 # ---------------------------------------------------------------------------------------------
 # bit-level helpers for the side information
 # ---------------------------------------------------------------------------------------------
-
-class BitWriter:
-    """Appends bit fields most-significant bit first; ``to_bytes`` zero-pads to a whole byte."""
-
-    def __init__(self):
-        self.value, self.nbits = 0, 0
-
-    def write(self, value: int, nbits: int) -> None:
-        """Append ``value`` as an unsigned ``nbits``-bit field."""
-        assert 0 <= value < (1 << nbits) or nbits == 0 and value == 0
-        self.value = (self.value << nbits) | value
-        self.nbits += nbits
-
-    def write_elias_delta(self, n: int) -> None:
-        """Append the Elias-delta codeword of the positive integer ``n`` (elias_delta_bits(n) bits)."""
-        N = n.bit_length() - 1
-        m = N + 1
-        self.write(0, m.bit_length() - 1)
-        self.write(m, m.bit_length())
-        self.write(n - (1 << N), N)
-
-    def to_bytes(self) -> bytes:
-        """The fields so far, zero-padded to a whole number of bytes."""
-        nbytes = (self.nbits + 7) // 8
-        return (self.value << (8 * nbytes - self.nbits)).to_bytes(nbytes, "big")
-
-
-class BitReader:
-    """Reads the fields a :class:`BitWriter` wrote; reading past the end raises MessageError."""
-
-    def __init__(self, data: bytes):
-        self.value, self.total, self.pos = int.from_bytes(data, "big"), 8 * len(data), 0
-
-    def read(self, nbits: int) -> int:
-        """The next ``nbits`` bits as an unsigned integer."""
-        if self.pos + nbits > self.total:
-            raise MessageError("message truncated: the side information ends early; resend the full bytes")
-        self.pos += nbits
-        return (self.value >> (self.total - self.pos)) & ((1 << nbits) - 1)
-
-    def read_elias_delta(self) -> int:
-        """The next Elias-delta coded positive integer."""
-        zeros = 0
-        while self.read(1) == 0:
-            zeros += 1
-            if zeros > 40:
-                raise MessageError("corrupted message: an Elias-delta count is implausibly long")
-        m = (1 << zeros) | self.read(zeros)
-        N = m - 1
-        return (1 << N) | self.read(N)
-
-    @property
-    def bytes_used(self) -> int:
-        return (self.pos + 7) // 8
-
-
-def _varint(n: int) -> bytes:
-    """Unsigned LEB128 encoding of ``n``."""
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode an unsigned LEB128 integer at ``pos``; returns (value, next position)."""
-    value, shift = 0, 0
-    while True:
-        if pos >= len(data):
-            raise MessageError("message truncated inside the header; resend the full bytes")
-        if shift > 42:
-            raise MessageError("corrupted header: a size field is implausibly long")
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
-        if not byte & 0x80:
-            return value, pos
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,7 +240,7 @@ def _side_info(q: Quantized, model: str, counts: np.ndarray) -> tuple[BitWriter,
 def _header(model: str, d: int, levels: int) -> tuple[bytes, bytes]:
     """The header split around the CRC field: (magic + version, flags + d + L)."""
     flags = MODELS.index(model) | (0 << 2) | (0 << 4)
-    return MAGIC + bytes([FORMAT_VERSION]), bytes([flags]) + _varint(d) + _varint(levels)
+    return MAGIC + bytes([FORMAT_VERSION]), bytes([flags]) + varint(d) + varint(levels)
 
 
 def _assemble(head: bytes, tail: bytes, side: bytes, payload: bytes) -> bytes:
@@ -415,8 +333,8 @@ def _parse(data: bytes) -> dict:
     model_id, cb_code, ix_code = flags & 3, (flags >> 2) & 3, (flags >> 4) & 3
     if flags >> 6 or cb_code not in CODEBOOK_DTYPES or ix_code not in INDEX_DTYPES:
         raise MessageError(f"unsupported flags byte {flags:#04x} (reserved bits or unknown dtypes)")
-    d, pos = _read_varint(data, 8)
-    L, pos = _read_varint(data, pos)
+    d, pos = read_varint(data, 8)
+    L, pos = read_varint(data, pos)
     if not (1 <= d <= MAX_D and 1 <= L <= MAX_LEVELS):
         raise MessageError(f"corrupted header: d = {d}, L = {L} out of range")
     if L == 1 and model_id != 0:
@@ -467,60 +385,3 @@ def decode_message(data: bytes) -> Quantized:
     return Quantized(codebook=codebook, indices=indices)
 
 
-def header_bits(d: int, levels: int) -> int:
-    """Bits of magic, version, CRC, flags and the d, L varints."""
-    return 8 * (2 + 1 + 4 + 1 + len(_varint(d)) + len(_varint(levels)))
-
-
-def counts_table_bits(counts: np.ndarray) -> int:
-    """Bits of the static model's table: Elias-delta(count + 1) for all but the last level."""
-    return int(sum(elias_delta_bits(int(c) + 1) for c in np.asarray(counts)[:-1]))
-
-
-def overhead_bound_bits(q: Quantized) -> float:
-    """A stated upper bound, in bits, on (message bits − d·H(p̂)) for the chosen message.
-
-    The static candidate alone stays within: header + codebook (16·L) + counts table + side-info
-    padding (7) + CODER_SLACK_BITS (flush and word rounding) + d·L·2^-20 (the coder approximates
-    the model's probabilities in 24-bit fixed point; each level's probability is off by about one
-    2^-24 unit, costing ≲ L·2^-24·log2(e) bits per symbol, so 2^-20 per level leaves a 10× margin;
-    measured worst case about 2^-25). The encoder keeps the shortest candidate, so the bound covers it too.
-    """
-    slack = CODER_SLACK_BITS + q.d * q.levels * CODER_SLACK_PER_SYMBOL_PER_LEVEL
-    return header_bits(q.d, q.levels) + 16 * q.levels + counts_table_bits(q.counts()) + 7 + slack
-
-
-def message_report(q: Quantized, data: bytes, hyperparameter_grids: dict | None = None) -> dict:
-    """What the message costs and why, in bits; checks first that ``data`` decodes to ``q`` exactly.
-
-    Keys: d, levels, model (chosen), real_bits (8·len(data)), ideal_bits (d·H(p̂)), overhead_bits
-    (real − ideal), overhead_bound_bits, header_bits, codebook_bits, model_side_bits (counts table or
-    parameters, with padding), payload_bits, candidate_bits (each model's untrimmed message),
-    complexity (llm_bounds.message.complexity.message_complexity of the length and the grids).
-    """
-    decoded = decode_message(data)
-    if decoded.codebook.tobytes() != q.codebook.tobytes() or not np.array_equal(decoded.indices, q.indices):
-        raise MessageError("this message does not decode to the given quantized vector")
-    f = _parse(data)
-    hdr = header_bits(q.d, q.levels)
-    cb = 16 * q.levels
-    # Side-info length: re-derive it from the bits the chosen model writes.
-    bw, _ = _side_info(q, f["model"], q.counts())
-    side_bits = 8 * len(bw.to_bytes())
-    real = 8 * len(data)
-    ideal = empirical_entropy_bits(q.counts())
-    return {
-        "d": q.d,
-        "levels": q.levels,
-        "model": f["model"],
-        "real_bits": real,
-        "ideal_bits": ideal,
-        "overhead_bits": real - ideal,
-        "overhead_bound_bits": overhead_bound_bits(q),
-        "header_bits": hdr,
-        "codebook_bits": cb,
-        "model_side_bits": side_bits - cb,
-        "payload_bits": real - hdr - side_bits,
-        "candidate_bits": {m: 8 * len(b) for m, b in candidate_messages(q).items()},
-        "complexity": message_complexity(len(data), hyperparameter_grids).to_dict(),
-    }

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from llm_bounds.message.format import decode_message, encode_message, message_report
+from llm_bounds.message.accounting import message_report
+from llm_bounds.message.format import decode_message, encode_message
 from llm_bounds.message.quantize import quantize
 
 SIZES = (1_000, 10_000, 50_000, 1_000_000)

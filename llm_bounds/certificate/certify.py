@@ -1,0 +1,154 @@
+"""Certification: every certified number from the message bytes, the config and the data alone.
+
+The run (:mod:`llm_bounds.certificate.run`) and the verifier (:mod:`llm_bounds.certificate.verify`)
+call the same :func:`certify`. Units: bits per token (``bpd``), bits per byte, error rates in [0, 1].
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from llm_bounds.bound.smoothing import random_guess_bits
+from llm_bounds.certificate.config import RunConfig
+from llm_bounds.certificate.context import (TOPK_REPORTED, _log, bounds_for, complexity_for, data_units,
+                                            decode_into, evaluate, scored_bytes)
+from llm_bounds.core.files import sha256_hex
+from llm_bounds.evaluation.evaluate import sample_units
+from llm_bounds.evaluation.results import load_eval, save_eval
+from llm_bounds.message.accounting import message_report
+from llm_bounds.subspace.registry import weights_source
+
+
+CERTIFICATE_VERSION = 1
+
+
+def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: bool = True,
+            cache: Path | None = None) -> dict:
+    """Every certified number, from the message bytes, the config and the data alone.
+
+    ``cache`` (the run's stage folder) holds evaluations of this message's model from an earlier,
+    interrupted run (``eval_<name>_<sha>.npz``); the verifier passes none and evaluates everything.
+    """
+    evaluations = {}
+    tag = sha256_hex(message)[:16]
+    if cache is not None:
+        for name in ("token", "document", "heldout"):
+            f = cache / f"eval_{name}_{tag}.npz"
+            if f.is_file():
+                evaluations[name] = load_eval(f)
+    q = decode_into(model, message)
+    token_units, doc_units, heldout_units = data_units(cfg, corpus)
+    V = tokenizer.vocab_size
+    K = complexity_for(cfg, message)
+
+    def get(name, tokens, units, n, seed_name):
+        if name not in evaluations:
+            ids = sample_units(units.num_units, n, cfg.seed_for(seed_name))
+            _log(progress, f"[certify] evaluating {name} units: n = {n}")
+            evaluations[name] = evaluate(cfg, model, tokens, units, ids, tokenizer, progress)
+            if cache is not None:
+                save_eval(cache / f"eval_{name}_{tag}.npz", evaluations[name])
+        return evaluations[name]
+
+    tok_res = get("token", corpus.train_tokens, token_units, cfg.n_samples, "sample")
+    token_bounds = bounds_for(cfg, tok_res, level="token", m=token_units.m, complexity_bits=K.total_bits, vocab_size=V)
+    token_hoeffding = bounds_for(cfg, tok_res, level="token", m=token_units.m, complexity_bits=K.total_bits,
+                                 vocab_size=V, method="hoeffding")
+    doc_bounds = None
+    if cfg.n_documents > 0:
+        doc_res = get("document", corpus.train_tokens, doc_units, cfg.n_documents, "sample-documents")
+        doc_bounds = bounds_for(cfg, doc_res, level="document", m=doc_units.m, complexity_bits=K.total_bits,
+                                vocab_size=V)
+    held = get("heldout", corpus.heldout_tokens, heldout_units, cfg.heldout_samples, "sample-heldout")
+
+    train_bytes = scored_bytes(token_units, corpus.train_tokens, tokenizer.token_nbytes)
+    per_byte = token_units.m / train_bytes
+    nll = token_bounds["nll"]
+    cert = {
+        "certificate_version": CERTIFICATE_VERSION,
+        "level": "token",
+        "model": cfg.model,
+        "init": cfg.init,
+        "tokenizer": tokenizer.name,
+        "dataset": cfg.dataset,
+        "bound_bpd": nll["bound"],
+        "empirical_bpd": nll["empirical"],
+        "random_guess_bpd": random_guess_bits(V),
+        "bound_bits_per_byte": nll["bound"] * per_byte,
+        "empirical_bits_per_byte": nll["empirical"] * per_byte,
+        "random_guess_bits_per_byte": random_guess_bits(V) * per_byte,
+        "subsample_term_bpd": nll["subsample_term"],
+        "complexity_term_bpd": nll["complexity_term"],
+        "bound_bpd_hoeffding": token_hoeffding["nll"]["bound"],
+        "heldout_bpd": held.bits_per_token,
+        "heldout_bits_per_byte": held.bits_per_byte,
+        "alpha": nll["alpha"],
+        "method": nll["method"],
+        "complexity_method": nll["complexity_method"],
+        "message_bits": K.message_bits,
+        "complexity_bits": K.total_bits,
+        "length_prefix_bits": K.length_prefix_bits,
+        "hyperparameter_bits": K.hyperparameter_bits + nll["grid_bits"],
+        "m": token_units.m,
+        "m_bytes": train_bytes,
+        "n": cfg.n_samples,
+        "delta": cfg.delta,
+        "vocab_size": V,
+        "intrinsic_dim": int(model.d),
+        "subspace_params": cfg.subspace_params,
+        "update_scales": cfg.update_scales,
+        "subspace_D": int(model.D),
+        "params_total": int(sum(p.numel() for p in model.lm.parameters())),
+        "levels": int(q.levels),
+        "seed": cfg.seed,
+        "message_sha256": sha256_hex(message),
+        "message_bytes": len(message),
+        "data_content_hash": corpus.content_hash,
+        "tokenizer_fingerprint": corpus.tokenizer_fingerprint,
+        "z_hat_sha256": sha256_hex(q.values().tobytes()),
+    }
+    for k in TOPK_REPORTED:
+        cert[f"top{k}_error_bound"] = token_bounds[f"top{k}"]["bound"]
+        cert[f"top{k}_error_empirical"] = token_bounds[f"top{k}"]["empirical"]
+    if doc_bounds is not None:
+        cert["doc_m"] = doc_units.m
+        cert["doc_n"] = cfg.n_documents
+        cert["doc_bound_bpd"] = doc_bounds["nll"]["bound"]
+        cert["doc_empirical_bpd"] = doc_bounds["nll"]["empirical"]
+        for k in TOPK_REPORTED:
+            cert[f"doc_top{k}_error_bound"] = doc_bounds[f"top{k}"]["bound"]
+            cert[f"doc_top{k}_error_empirical"] = doc_bounds[f"top{k}"]["empirical"]
+    cert["terms"] = {"token": token_bounds, "token_hoeffding": token_hoeffding, "document": doc_bounds,
+                     "complexity": K.to_dict()}
+    cert["decomposition"] = decomposition(cert)
+    cert["message_report"] = {k: v for k, v in message_report(q, message).items()
+                              if k != "complexity"}
+    cert["data"] = corpus.summary()
+    cert["weights"] = weights_info(cfg, model)
+    cert["config"] = cfg.to_dict()
+    cert["sublora_config"] = model.config.to_dict()
+    return cert
+
+
+def weights_info(cfg: RunConfig, model) -> dict:
+    """Where the base weights come from (with their hash and the stated assumption if pretrained)."""
+
+    info = weights_source(cfg.model, cfg.init, model.lm if cfg.init == "pretrained" else None,
+                          seed=cfg.seed_for("init"))
+    if cfg.init == "pretrained":
+        info["assumption"] = ("the pretrained weights were not fitted to this dataset's training split; "
+                              "otherwise the bound is not valid")
+    return info
+
+
+def decomposition(cert: dict) -> list[dict]:
+    """Quantized empirical → + subsample term → + complexity term = bound (token-level nll).
+
+    The unquantized (fp32) empirical loss that precedes these rows is not certified (the message
+    does not contain it); :func:`run` reports it under ``informational``.
+    """
+    nll = cert["terms"]["token"]["nll"]
+    per_byte = cert["m"] / cert["m_bytes"]
+    rows = [("quantized empirical", nll["empirical"]),
+            ("+ subsample term", nll["full_empirical_ucb"]),
+            ("+ complexity term = bound", nll["bound"])]
+    return [{"stage": s, "bpd": v, "bits_per_byte": v * per_byte} for s, v in rows]
