@@ -27,6 +27,8 @@ def bound_parser() -> argparse.ArgumentParser:
                                        "GPT-2 family, the model's own for pretrained ids, else bytes")
     p.add_argument("--tokenizer-dir", dest="tokenizer_dir", help="folder with the tokenizer files (offline use)")
     p.add_argument("--dataset", help="kjv | a .txt/.jsonl file or a directory | hf:NAME[:CONFIG[:SPLIT]]")
+    p.add_argument("--heldout-fraction", dest="heldout_fraction", type=float,
+                   help="fraction of documents held out from training and scoring (default 0.05)")
     p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int, help="d, the length of z")
     p.add_argument("--lora-rank", dest="lora_rank", type=int)
     p.add_argument("--projector", help="kron | fastfood | sparse | dense")

@@ -39,7 +39,7 @@ def test_local_text_sources(tmp_path):
     j.write_text("\n".join(json.dumps({"body": s, "id": i}) for i, s in enumerate(["p", "q", "r"])) + "\n")
     assert load_documents(str(j), text_field="body") == ["p", "q", "r"]
     assert load_documents(str(j), text_field="body", max_documents=2) == ["p", "q"]
-    with pytest.raises(BoundInputError, match="--text-field"):
+    with pytest.raises(BoundInputError, match="\"text\" field"):
         load_documents(str(j))
 
 
@@ -59,7 +59,7 @@ def test_hf_path_on_local_datasets(tmp_path):
     assert load_documents(f"hf:{saved}::validation") == want
     with pytest.raises(BoundInputError, match="splits"):
         load_documents(f"hf:{saved}")
-    with pytest.raises(BoundInputError, match="--text-field"):
+    with pytest.raises(BoundInputError, match="named \"text\""):
         load_documents(f"hf:{d}", text_field="body")
 
 

@@ -73,7 +73,7 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterable[str]:
                 raise BoundInputError(f"{str(path)}:{lineno} is not valid JSON ({e.msg}); "
                                       "write one JSON object per line") from e
             require(isinstance(record, dict) and text_field in record,
-                    f"{str(path)}:{lineno} has no field {text_field!r}; pass --text-field with the name of the text field")
+                    f"{str(path)}:{lineno} has no field {text_field!r}; give every JSON line a \"text\" field")
             yield str(record[text_field])
 
 
@@ -115,9 +115,9 @@ def _hf_documents(spec: str, text_field: str, hf_config: str | None, hf_split: s
     features = getattr(ds, "features", None) or getattr(ds, "column_names", None)
     if features is not None:
         require(text_field in features, f"dataset {name!r} has no column {text_field!r} (columns: {sorted(features)}); "
-                                        "pass --text-field with the text column")
+                                        "use a dataset whose text column is named \"text\"")
     for record in ds:
-        require(text_field in record, f"dataset {name!r} has no column {text_field!r}; pass --text-field with the text column")
+        require(text_field in record, f"dataset {name!r} has no column {text_field!r}; use a dataset whose text column is named \"text\"")
         yield str(record[text_field])
 
 
@@ -161,7 +161,7 @@ def load_documents(dataset: str = "kjv", *, text_field: str = "text", separator:
             docs.append(doc)
             if max_documents is not None and len(docs) >= int(max_documents):
                 break
-    require(docs, f"dataset {dataset!r} has no non-empty documents; point it at text, or check --text-field / --separator")
+    require(docs, f"dataset {dataset!r} has no non-empty documents; point --dataset at text (a .txt file, a folder of them, or JSONL with a \"text\" field)")
     return docs
 
 
@@ -185,7 +185,7 @@ def heldout_indices(num_documents: int, heldout_fraction: float, seed: int) -> n
     if heldout_fraction == 0.0:
         return np.zeros(0, dtype=np.int64)
     require(num_documents >= 2, f"a held-out split needs at least 2 documents, got {num_documents}; "
-                                "add documents, split the text with --separator, or pass --heldout-fraction 0")
+                                "pass --dataset a folder of text files or a JSONL file with one document per line")
     k = min(max(1, round(heldout_fraction * num_documents)), num_documents - 1)
     rng = np.random.Generator(np.random.PCG64(seed))
     return np.sort(rng.permutation(num_documents)[:k]).astype(np.int64)

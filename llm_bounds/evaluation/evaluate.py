@@ -34,7 +34,7 @@ LN2 = math.log(2.0)
 def sample_units(num_units: int, n: int, seed: int) -> np.ndarray:
     """``n`` unit indices drawn uniformly with replacement from ``[0, num_units)`` by ``Generator(PCG64(seed))``."""
     require(int(num_units) >= 1, f"there are no units to sample from (num_units={num_units}); use more text or a smaller window")
-    require(int(n) >= 1, f"the sample size n must be >= 1, got {n!r}; pass e.g. --n 10000")
+    require(int(n) >= 1, f"the sample size n must be >= 1, got {n!r}; pass e.g. --n-samples 10000")
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     return rng.integers(0, int(num_units), size=int(n), dtype=np.int64)
 
@@ -228,7 +228,7 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
     ks_arr = np.asarray(list(ks), dtype=np.int64)
     require(ks_arr.ndim == 1 and len(ks_arr) >= 1 and bool(np.all(ks_arr >= 1)), f"ks must be positive integers, got {ks!r}")
     alphas_arr = np.asarray(list(alphas), dtype=np.float64)
-    require(len(alphas_arr) >= 1, "alphas must hold at least one smoothing weight; pass e.g. --alphas 0.01,0.1")
+    require(len(alphas_arr) >= 1, "alphas must hold at least one smoothing weight; pass e.g. --alpha 0.01,0.1")
     if vocab_size is None and token_nbytes is not None:
         vocab_size = len(token_nbytes)
     if token_nbytes is not None:
