@@ -91,11 +91,3 @@ def gather_objects(obj) -> list:
     dist.all_gather_object(out, obj)
     return out
 
-
-def broadcast_object(obj):
-    """Rank 0's ``obj`` on every rank."""
-    if world_size() == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

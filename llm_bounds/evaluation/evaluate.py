@@ -70,16 +70,6 @@ class EvalResult:
         return int(len(self.unit_ids))
 
     @property
-    def mean_smoothed_bits(self) -> np.ndarray:
-        """Estimate of the empirical risk per α: the equally weighted mean of unit means, bits per token."""
-        return self.smoothed_bits.mean(axis=1)
-
-    @property
-    def mean_topk_error(self) -> np.ndarray:
-        """Estimate of the top-k error rate per k: the mean of unit error rates."""
-        return self.topk_error.mean(axis=1)
-
-    @property
     def bits_per_token(self) -> float:
         """Unsmoothed total bits / total scored tokens over the sample."""
         return float(self.unsmoothed_bits_sum.sum() / self.num_tokens.sum())
@@ -102,20 +92,6 @@ class EvalResult:
         if self.num_bytes is None or self.num_bytes.sum() == 0:
             return None
         return self.smoothed_bits_sum.sum(axis=1) / self.num_bytes.sum()
-
-    def summary(self) -> dict:
-        """The totals as a JSON-ready dict."""
-        bpb = self.smoothed_bits_per_byte
-        return {"level": self.level, "n": self.n, "vocab_size": self.vocab_size,
-                "alphas": self.alphas.tolist(), "ks": self.ks.tolist(),
-                "scored_tokens": int(self.num_tokens.sum()),
-                "scored_bytes": None if self.num_bytes is None else int(self.num_bytes.sum()),
-                "bits_per_token": self.bits_per_token, "bits_per_byte": self.bits_per_byte,
-                "smoothed_bits_per_token": self.smoothed_bits_per_token.tolist(),
-                "smoothed_bits_per_byte": None if bpb is None else bpb.tolist(),
-                "mean_smoothed_bits": self.mean_smoothed_bits.tolist(),
-                "mean_topk_error": self.mean_topk_error.tolist(),
-                "tokens_forwarded": self.tokens_forwarded, "seconds": self.seconds}
 
 
 def forward_logits(model, input_ids: torch.Tensor) -> torch.Tensor:
