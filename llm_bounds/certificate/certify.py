@@ -9,8 +9,8 @@ from pathlib import Path
 
 from llm_bounds.bound.smoothing import random_guess_bits
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import (TOPK_REPORTED, _log, bounds_for, complexity_for, data_units,
-                                            decode_into, evaluate, scored_bytes)
+from llm_bounds.certificate.context import (TOPK_REPORTED, bounds_for, complexity_for, data_units, decode_into,
+                                            evaluate, log_progress, scored_bytes)
 from llm_bounds.core.files import sha256_hex
 from llm_bounds.evaluation.evaluate import sample_units
 from llm_bounds.evaluation.results import load_eval, save_eval
@@ -43,7 +43,7 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
     def get(name, tokens, units, n, seed_name):
         if name not in evaluations:
             ids = sample_units(units.num_units, n, cfg.seed_for(seed_name))
-            _log(progress, f"[certify] evaluating {name} units: n = {n}")
+            log_progress(progress, f"[certify] evaluating {name} units: n = {n}")
             evaluations[name] = evaluate(cfg, model, tokens, units, ids, tokenizer, progress)
             if cache is not None:
                 save_eval(cache / f"eval_{name}_{tag}.npz", evaluations[name])

@@ -26,7 +26,7 @@ from llm_bounds.subspace.train import resolve_device
 TOPK_REPORTED = (1, 10, 100)
 
 
-def _log(progress: bool, msg: str) -> None:
+def log_progress(progress: bool, msg: str) -> None:
     if progress:
         print(msg, flush=True)
 
@@ -87,7 +87,7 @@ def evaluate(cfg: RunConfig, model, tokens, units, unit_ids, tokenizer, progress
     return merge_evaluations(distributed.gather_objects(part))
 
 
-def _unit_stats(res: EvalResult):
+def unit_stats(res: EvalResult):
     """Per α: mean, unbiased variance and centred second moment (bits², per token) of the unit means."""
     per_token_sq = res.smoothed_sq_dev_sum / res.num_tokens[None, :]
     alphas = [float(a) for a in res.alphas]
@@ -104,7 +104,7 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, level: str, m: int, complexit
     The level grid was searched on this same sample, so every subsample term is also split over it
     (``subsample_union``); its log2|grid| bits are already inside ``complexity_bits``.
     """
-    emp, var, sq, sq_var = _unit_stats(res)
+    emp, var, sq, sq_var = unit_stats(res)
     union = len(cfg.levels)
     common = dict(level=level, complexity_bits=complexity_bits, m=m, n=res.n, delta=cfg.delta, method=method,
                   subsample_union=union)

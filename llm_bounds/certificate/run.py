@@ -24,19 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from llm_bounds.core.errors import BoundInputError
-from llm_bounds.evaluation.evaluate import sample_units
-from llm_bounds.message.format import encode_message
-from llm_bounds.message.quantize import quantize
-from llm_bounds.certificate.config import RunConfig
-from llm_bounds.subspace.train import TrainConfig, next_token_loss, resolve_device, sample_batch, train_sublora
-from llm_bounds.message.qat import qat_finetune
-from llm_bounds.certificate.summary import render_summary
 from llm_bounds.certificate.certify import certify
-from llm_bounds.certificate.context import (_log, _unit_stats, bounds_for, complexity_for, data_units, decode_into,
-                                            evaluate, prepare)
-from llm_bounds.core.files import _json_default, _npy_bytes, sha256_hex, write_atomic
+from llm_bounds.certificate.config import RunConfig
+from llm_bounds.certificate.context import (bounds_for, complexity_for, data_units, decode_into, evaluate,
+                                            log_progress, prepare, unit_stats)
+from llm_bounds.certificate.summary import render_summary
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.core.files import json_default, npy_bytes, sha256_hex, write_atomic
+from llm_bounds.evaluation.evaluate import sample_units
 from llm_bounds.evaluation.results import load_eval, save_eval
+from llm_bounds.message.format import encode_message
+from llm_bounds.message.qat import qat_finetune
+from llm_bounds.message.quantize import quantize
+from llm_bounds.subspace.train import TrainConfig, next_token_loss, resolve_device, sample_batch, train_sublora
 
 
 def train_stage(cfg: RunConfig, model, corpus, stages: Path, progress: bool = True) -> tuple[np.ndarray, dict]:
@@ -57,7 +57,7 @@ def train_stage(cfg: RunConfig, model, corpus, stages: Path, progress: bool = Tr
     summary["config"] = tcfg.to_dict()
     model.eval()
     z = model.z.detach().cpu().numpy().astype(np.float32)
-    write_atomic(z_path, _npy_bytes(np.save, z))
+    write_atomic(z_path, npy_bytes(np.save, z))
     write_atomic(summary_path, json.dumps(summary, indent=1, default=str))
     return z, summary
 
@@ -103,14 +103,14 @@ def select_message(cfg: RunConfig, z: np.ndarray, model, tokenizer, corpus, stag
         if eval_path.is_file():
             res = load_eval(eval_path)
         else:
-            _log(progress, f"[select] evaluating the decoded model with L = {L} levels on {len(ids)} units")
+            log_progress(progress, f"[select] evaluating the decoded model with L = {L} levels on {len(ids)} units")
             res = evaluate(cfg, model, corpus.train_tokens, token_units, ids, tokenizer, progress)
             save_eval(eval_path, res)
         K = complexity_for(cfg, message).total_bits
         b = bounds_for(cfg, res, level="token", m=token_units.m, complexity_bits=K, vocab_size=tokenizer.vocab_size)
         results.append({"levels": L, "message_bytes": len(message), "bound_bpd": b["nll"]["bound"],
                         "empirical_bpd": b["nll"]["empirical"], "message": message})
-        _log(progress, f"[select] L = {L}: {8 * len(message)} message bits, bound {b['nll']['bound']:.4f} bits/token")
+        log_progress(progress, f"[select] L = {L}: {8 * len(message)} message bits, bound {b['nll']['bound']:.4f} bits/token")
     best = min(results, key=lambda r: r["bound_bpd"])
     return best["message"], [{k: v for k, v in r.items() if k != "message"} for r in results]
 
@@ -138,10 +138,10 @@ def fp32_empirical(cfg: RunConfig, z: np.ndarray, model, tokenizer, corpus, stag
     else:
         model.set_z(torch.from_numpy(z))
         ids = sample_units(token_units.num_units, cfg.n_samples, cfg.seed_for("sample"))
-        _log(progress, "[decompose] evaluating the unquantized z on the same sample")
+        log_progress(progress, "[decompose] evaluating the unquantized z on the same sample")
         res = evaluate(cfg, model, corpus.train_tokens, token_units, ids, tokenizer, progress)
         save_eval(path, res)
-    return _unit_stats(res)[0]
+    return unit_stats(res)[0]
 
 
 def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
@@ -151,9 +151,9 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     cfg.validate()
     out = Path(out)
     stages = _check_out_dir(out, cfg)
-    _log(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
+    log_progress(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
     tokenizer, corpus, model = prepare(cfg)
-    _log(progress, f"[model] {cfg.model} ({cfg.init}): D = {model.D} weights in the subspace "
+    log_progress(progress, f"[model] {cfg.model} ({cfg.init}): D = {model.D} weights in the subspace "
                    f"({cfg.subspace_params}), d = {model.d}")
     z, train_summary = train_stage(cfg, model, corpus, stages, progress)
     message, candidates = select_message(cfg, z, model, tokenizer, corpus, stages, progress)
@@ -168,7 +168,7 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
         "seconds": time.perf_counter() - t0,
     }
     write_atomic(out / "message.bin", message)
-    write_atomic(out / "certificate.json", json.dumps(cert, indent=1, default=_json_default))
+    write_atomic(out / "certificate.json", json.dumps(cert, indent=1, default=json_default))
     write_atomic(out / "summary.md", render_summary(cert))
     return cert
 

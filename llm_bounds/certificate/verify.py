@@ -11,12 +11,12 @@ import json
 import math
 from pathlib import Path
 
-from llm_bounds.core.errors import BoundInputError, require
-from llm_bounds.message.format import decode_message
 from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify
-from llm_bounds.certificate.context import prepare
-from llm_bounds.core.files import _json_default, sha256_hex
 from llm_bounds.certificate.config import RunConfig
+from llm_bounds.certificate.context import prepare
+from llm_bounds.core.errors import BoundInputError, require
+from llm_bounds.core.files import json_default, sha256_hex
+from llm_bounds.message.format import decode_message
 
 SKIPPED = ("informational",)
 
@@ -77,4 +77,4 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[
             f"the dataset {cfg.dataset!r} here differs from the certified one (content hash "
             f"{corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
     derived = certify(cfg, message, model, tokenizer, corpus, progress=progress)
-    return compare(cert, json.loads(json.dumps(derived, default=_json_default)), rtol)
+    return compare(cert, json.loads(json.dumps(derived, default=json_default)), rtol)

@@ -31,14 +31,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _npy_bytes(save, *args, **kwargs) -> bytes:
+def npy_bytes(save, *args, **kwargs) -> bytes:
     """What ``np.save``/``np.savez`` would write, as bytes (so that :func:`write_atomic` writes it)."""
     buf = io.BytesIO()
     save(buf, *args, **kwargs)
     return buf.getvalue()
 
 
-def _json_default(x):
+def json_default(x):
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating,)):
