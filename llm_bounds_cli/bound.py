@@ -45,6 +45,7 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--delta", type=float, help="failure probability of the bound")
     p.add_argument("--n-samples", dest="n_samples", type=int, help="token-level units sampled for the evaluation")
     p.add_argument("--n-documents", dest="n_documents", type=int, help="documents sampled (0: no document bound)")
+    p.add_argument("--heldout-samples", dest="heldout_samples", type=int, help="held-out units sampled (informational loss)")
     p.add_argument("--max-steps", dest="max_steps", type=int, help="training steps for z")
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--lr", type=float)

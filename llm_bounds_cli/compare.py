@@ -6,6 +6,7 @@ from pathlib import Path
 
 from llm_bounds.certificate.sweep import compare_models, markdown_table
 from llm_bounds.core.errors import BoundInputError
+from llm_bounds.core.files import write_atomic
 from llm_bounds.subspace.registry import LADDER
 from llm_bounds_cli.parsing import OneLineParser
 
@@ -34,10 +35,8 @@ def plot_png(rows: list[dict], path: Path, random_guess: float) -> None:
     ax.set_title("Token-level bounds across model sizes")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp)
+    write_atomic(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ from llm_bounds.bound.concentration import (bernoulli_kl, kl_upper_inverse, ucb_
                                   ucb_kl)
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.bound.generalization import bound_over_alpha_grid, generalization_bound
-from llm_bounds.bound.smoothing import loss_range_width, random_guess_bits, smoothed_loss_bits, smoothed_loss_range
+from llm_bounds.bound.smoothing import random_guess_bits, smoothed_loss_range
 
 PAPER = dict(level="document", metric="nll", empirical=10.0, complexity_bits=100373, m=8009762, n=10000,
              alpha=0.1, vocab_size=50257, delta=0.05)
@@ -28,13 +28,8 @@ def test_smoothing_range_hand_values():
     # p=1: -log2(0.5 + 0.25) ; p=0: -log2(0.25)
     assert lo == pytest.approx(-math.log2(0.75))
     assert hi == pytest.approx(2.0)
-    assert loss_range_width(0.5, 2) == pytest.approx(hi - lo)
-    assert loss_range_width(0.1, 50257) == pytest.approx(math.log2(1 + 0.9 * 50257 / 0.1))
-    p = np.array([0.0, 0.3, 1.0])
-    vals = smoothed_loss_bits(p, 0.1, 257)
-    lo, hi = smoothed_loss_range(0.1, 257)
-    assert vals[0] == pytest.approx(hi) and vals[2] == pytest.approx(lo)
-    assert vals[1] == pytest.approx(-math.log2(0.9 * 0.3 + 0.1 / 257))
+    lo, hi = smoothed_loss_range(0.1, 50257)
+    assert hi - lo == pytest.approx(math.log2(1 + 0.9 * 50257 / 0.1))   # Δ(α, V) = log2(1 + (1−α)V/α)
     assert random_guess_bits(256) == 8.0
 
 
@@ -99,7 +94,7 @@ def test_alpha_grid_is_charged_in_both_terms():
     assert chosen.bound > single.bound  # the charge costs something
     # by hand: K + log2(3) bits, and ln(3/((1-r)δ)) in the subsample term
     r = 10000 / (10000 + 8009762)
-    D = loss_range_width(chosen.alpha, 50257)
+    D = math.log2(1 + (1 - chosen.alpha) * 50257 / chosen.alpha)
     expect = emp[chosen.alpha] + D * (math.sqrt(((100373 + math.log2(3)) * math.log(2) + math.log(1 / (r * 0.05)))
                                                  / (2 * 8009762)) + math.sqrt(math.log(3 / ((1 - r) * 0.05)) / 20000))
     assert chosen.bound == pytest.approx(expect, rel=1e-12)

@@ -66,3 +66,29 @@ def test_the_layer_check_catches_an_upward_import(tmp_path):
     bad.write_text("from llm_bounds.certificate.run import run\nimport llm_bounds_cli.bound\nfrom llm_bounds.core import errors\n")
     assert upward_imports([("llm_bounds.core.bad", bad)]) == [
         "llm_bounds.core.bad imports llm_bounds.certificate.run", "llm_bounds.core.bad imports llm_bounds_cli.bound"]
+
+
+def test_no_module_imports_a_private_name_of_another():
+    bad = [f"{m} imports {n.module}.{a.name}" for m, p in modules() for n in ast.walk(ast.parse(p.read_text()))
+           if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("llm_bounds") and n.module != m
+           for a in n.names if a.name.startswith("_")]
+    assert bad == []
+
+
+def test_project_imports_sit_at_the_top_of_each_module():
+    """At most 3 function-local imports of project modules (the issue's limit), none today."""
+    local = [f"{m}:{n.lineno}" for m, p in modules() for f in ast.walk(ast.parse(p.read_text()))
+             if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)
+             if isinstance(n, (ast.Import, ast.ImportFrom))
+             and any(name.startswith("llm_bounds") for name in ([n.module or ""] if isinstance(n, ast.ImportFrom)
+                                                                   else [a.name for a in n.names]))]
+    assert local == []
+
+
+def test_the_calculator_runs_without_torch():
+    """scripts/calc.py needs only the bound mathematics: importing it must not load torch."""
+    import subprocess
+    import sys
+    code = "import sys, llm_bounds_cli.calc; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "False"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from llm_bounds.core.errors import BoundInputError
-from llm_bounds.message.quantize import Quantized, assign_nearest, quantize, select_levels
+from llm_bounds.message.quantize import Quantized, assign_nearest, quantize
 
 
 def _brute_nearest(z, codebook):
@@ -90,12 +90,3 @@ def test_bad_input_raises_clear_errors():
         quantize(np.array([0.0, 1e6]), 2)
     with pytest.raises(BoundInputError, match="indices"):
         Quantized(codebook=np.zeros(2, np.float16), indices=np.array([0, 2]))
-
-
-def test_select_levels_picks_the_best_and_names_the_grid():
-    z = np.random.default_rng(5).standard_normal(2000)
-    grid = [3, 9, 17]
-    q, grids = select_levels(z, grid, objective=lambda q: abs(q.levels - 9))
-    assert q.levels == 9 and grids == {"levels": 3}
-    q, _ = select_levels(z, grid, objective=lambda q: float(np.mean((q.values() - z) ** 2)))
-    assert q.levels == 17

@@ -3,7 +3,8 @@ import pytest
 
 from llm_bounds_cli.bound import bound_parser, config_from_args
 from llm_bounds.core.errors import BoundInputError
-from llm_bounds.certificate.config import PAPER_ALPHAS, RunConfig, derive_seed, preset_config
+from llm_bounds.certificate.config import PAPER_ALPHAS, RunConfig, preset_config
+from llm_bounds.core.seeds import derive_seed
 
 
 def test_paper_preset_has_the_papers_hyperparameters():

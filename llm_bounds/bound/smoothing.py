@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from llm_bounds.core.errors import require
 
 
@@ -21,16 +19,6 @@ def check_alpha_vocab(alpha: float, vocab_size: int) -> None:
             f"alpha must lie strictly between 0 and 1, got {alpha!r}; pass e.g. --alpha 0.1")
     require(float(vocab_size) == int(vocab_size) and int(vocab_size) >= 2,
             f"vocab size must be an integer >= 2, got {vocab_size!r}; pass the tokenizer's vocabulary size")
-
-
-def smoothed_loss_bits(p, alpha: float, vocab_size: int):
-    """Smoothed log-loss ``−log2((1−α)·p + α/V)`` in bits per token, for probabilities ``p`` ∈ [0,1].
-
-    Works elementwise on floats and numpy arrays (computed in float64).
-    """
-    check_alpha_vocab(alpha, vocab_size)
-    p = np.asarray(p, dtype=np.float64)
-    return -np.log2((1.0 - alpha) * p + alpha / vocab_size)
 
 
 def smoothed_loss_range(alpha: float, vocab_size: int) -> tuple[float, float]:
@@ -44,16 +32,6 @@ def smoothed_loss_range(alpha: float, vocab_size: int) -> tuple[float, float]:
     lo = math.log2(V / ((1.0 - alpha) * V + alpha))
     hi = math.log2(V / alpha)
     return lo, hi
-
-
-def loss_range_width(alpha: float, vocab_size: int) -> float:
-    """Δ(α, V) = hi − lo = log2(1 + (1−α)·V/α), in bits: the width of the smoothed-loss range.
-
-    This is the Δ in every Hoeffding/Azuma term (Lotfi et al. 2024, Eq. for the SubLoRA bound).
-    Computed with log1p so that it stays exact when (1−α)V/α is small.
-    """
-    check_alpha_vocab(alpha, vocab_size)
-    return math.log1p((1.0 - alpha) * vocab_size / alpha) / math.log(2.0)
 
 
 def random_guess_bits(vocab_size: int) -> float:

@@ -1,18 +1,16 @@
 """Certification: every certified number from the message bytes, the config and the data alone.
 
 The run (:mod:`llm_bounds.certificate.run`) and the verifier (:mod:`llm_bounds.certificate.verify`)
-call the same :func:`certify`. Units: bits per token (``bpd``), bits per byte, error rates in [0, 1].
+call the same :func:`certify`. Units: bits per token (the JSON keys `*_bpd`, a name kept because the
+format is public), bits per byte, error rates in [0, 1].
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from llm_bounds.bound.smoothing import random_guess_bits
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import (TOPK_REPORTED, bounds_for, complexity_for, data_units, decode_into,
-                                            evaluate, log_progress, scored_bytes)
+from llm_bounds.certificate.context import TOPK_REPORTED, RunContext, bounds_for, complexity_for, log_progress
+from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core.files import sha256_hex
-from llm_bounds.evaluation.evaluate import sample_units
 from llm_bounds.evaluation.results import load_eval, save_eval
 from llm_bounds.message.accounting import message_report
 from llm_bounds.subspace.registry import weights_source
@@ -21,47 +19,42 @@ from llm_bounds.subspace.registry import weights_source
 CERTIFICATE_VERSION = 1
 
 
-def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: bool = True,
-            cache: Path | None = None) -> dict:
+def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunFolder | None = None) -> dict:
     """Every certified number, from the message bytes, the config and the data alone.
 
-    ``cache`` (the run's stage folder) holds evaluations of this message's model from an earlier,
-    interrupted run (``eval_<name>_<sha>.npz``); the verifier passes none and evaluates everything.
+    ``folder`` (the run's folder) may hold evaluations of this message's model from an earlier,
+    interrupted run (:meth:`RunFolder.evaluation`); the verifier passes none and evaluates everything.
     """
-    evaluations = {}
-    tag = sha256_hex(message)[:16]
-    if cache is not None:
-        for name in ("token", "document", "heldout"):
-            f = cache / f"eval_{name}_{tag}.npz"
-            if f.is_file():
-                evaluations[name] = load_eval(f)
-    q = decode_into(model, message)
-    token_units, doc_units, heldout_units = data_units(cfg, corpus)
+    cfg, tokenizer, corpus, model = ctx.cfg, ctx.tokenizer, ctx.corpus, ctx.model
+    q = ctx.decoded(message)
+    token_units, doc_units = ctx.units["token"], ctx.units["document"]
     V = tokenizer.vocab_size
     K = complexity_for(cfg, message)
 
-    def get(name, tokens, units, n, seed_name):
-        if name not in evaluations:
-            ids = sample_units(units.num_units, n, cfg.seed_for(seed_name))
-            log_progress(progress, f"[certify] evaluating {name} units: n = {n}")
-            evaluations[name] = evaluate(cfg, model, tokens, units, ids, tokenizer, progress)
-            if cache is not None:
-                save_eval(cache / f"eval_{name}_{tag}.npz", evaluations[name])
-        return evaluations[name]
+    def get(sample):
+        path = None if folder is None else folder.evaluation(sample, message)
+        if path is not None and path.is_file():
+            return load_eval(path)
+        ctx.load_message(message)
+        log_progress(progress, f"[certify] evaluating {sample} units: n = {len(ctx.sample_ids[sample])}")
+        res = ctx.evaluate(sample, progress)
+        if path is not None:
+            save_eval(path, res)
+        return res
 
-    tok_res = get("token", corpus.train_tokens, token_units, cfg.n_samples, "sample")
+    tok_res = get("token")
     token_bounds = bounds_for(cfg, tok_res, level="token", m=token_units.m, complexity_bits=K.total_bits, vocab_size=V)
     token_hoeffding = bounds_for(cfg, tok_res, level="token", m=token_units.m, complexity_bits=K.total_bits,
                                  vocab_size=V, method="hoeffding")
     doc_bounds = None
     if cfg.n_documents > 0:
-        doc_res = get("document", corpus.train_tokens, doc_units, cfg.n_documents, "sample-documents")
+        doc_res = get("document")
         doc_bounds = bounds_for(cfg, doc_res, level="document", m=doc_units.m, complexity_bits=K.total_bits,
                                 vocab_size=V)
-    held = get("heldout", corpus.heldout_tokens, heldout_units, cfg.heldout_samples, "sample-heldout")
+    held = get("heldout")
 
-    train_bytes = scored_bytes(token_units, corpus.train_tokens, tokenizer.token_nbytes)
-    per_byte = token_units.m / train_bytes
+    train_bytes = ctx.scored_bytes()
+    per_byte = tokens_per_byte(token_units.m, train_bytes)
     nll = token_bounds["nll"]
     cert = {
         "certificate_version": CERTIFICATE_VERSION,
@@ -129,6 +122,15 @@ def certify(cfg: RunConfig, message: bytes, model, tokenizer, corpus, progress: 
     return cert
 
 
+def tokens_per_byte(m: int, m_bytes: int) -> float:
+    """Scored tokens per scored UTF-8 byte of the training data: bits per token × this = bits per byte.
+
+    The one conversion of the certificate: the token-level risk is an average over the m scored
+    tokens, and the same targets hold ``m_bytes`` bytes, so the byte-level figure is exact, not an estimate.
+    """
+    return m / m_bytes
+
+
 def weights_info(cfg: RunConfig, model) -> dict:
     """Where the base weights come from (with their hash and the stated assumption if pretrained)."""
 
@@ -147,7 +149,7 @@ def decomposition(cert: dict) -> list[dict]:
     does not contain it); :func:`run` reports it under ``informational``.
     """
     nll = cert["terms"]["token"]["nll"]
-    per_byte = cert["m"] / cert["m_bytes"]
+    per_byte = tokens_per_byte(cert["m"], cert["m_bytes"])
     rows = [("quantized empirical", nll["empirical"]),
             ("+ subsample term", nll["full_empirical_ucb"]),
             ("+ complexity term = bound", nll["bound"])]

@@ -5,12 +5,10 @@ Everything a verifier needs to rebuild the hypothesis and re-draw the sample is 
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from llm_bounds.core.errors import dataclass_from_dict, require
+from llm_bounds.core.seeds import derive_seed
 from llm_bounds.subspace.sublora import UPDATE_SCALES
 
 PAPER_ALPHAS = (1e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
@@ -89,6 +87,7 @@ class RunConfig:
                 f"--levels must be integers in [2, 65536] without repeats, got {list(self.levels)}")
         require(self.n_samples >= 2, f"--n-samples must be >= 2, got {self.n_samples}")
         require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
+        require(self.heldout_samples >= 1, f"--heldout-samples must be >= 1, got {self.heldout_samples}")
         require(self.max_steps >= 0, f"--max-steps must be >= 0, got {self.max_steps}")
         require(self.intrinsic_dim >= 1, f"--intrinsic-dim must be >= 1, got {self.intrinsic_dim}")
 
@@ -100,14 +99,8 @@ class RunConfig:
 
     def seed_for(self, purpose: str) -> int:
         """A seed for one purpose (``init``, ``projection``, ``train``, ``sample``, ...), derived
-        from ``seed`` by numpy's SeedSequence, so the streams are independent but reproducible."""
+        from ``seed`` by :func:`llm_bounds.core.seeds.derive_seed`: independent but reproducible."""
         return derive_seed(self.seed, purpose)
-
-
-def derive_seed(seed: int, purpose: str) -> int:
-    """An independent 31-bit seed for ``purpose`` from the master ``seed`` (device-independent)."""
-    ss = np.random.SeedSequence([int(seed), zlib.crc32(purpose.encode())])
-    return int(ss.generate_state(1, dtype=np.uint32)[0] >> 1)
 
 
 PRESETS: dict[str, dict] = {

@@ -1,9 +1,13 @@
-"""What every stage of a run shares: the data and model built from a config, the scoring units,
-the evaluation of a sample, the bounds of an evaluation, and loading a decoded message into the model.
+"""What every stage of a run shares, built once: :class:`RunContext` holds the tokenizer, the
+corpus, the model, the scoring units and the sampled unit ids of one config, and is the only code
+that sets the model's z (so what the model holds is always known, never left behind by a stage).
 
-Units: bits per token (``bpd``), bits per byte, error rates in [0, 1].
+Also here: the bounds of one evaluation, and the level grid's charge.
+Units: bits per token, bits per byte, error rates in [0, 1].
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -12,18 +16,20 @@ from llm_bounds.bound.generalization import bound_over_alpha_grid, generalizatio
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import require
-from llm_bounds.data.corpus import build_corpus, load_documents
-from llm_bounds.data.scoring import ScoringGrid, make_units
-from llm_bounds.data.tokenizers import get_tokenizer
-from llm_bounds.evaluation.evaluate import EvalResult, evaluate_units
+from llm_bounds.core.files import sha256_hex
+from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
+from llm_bounds.data.scoring import ScoringGrid, UnitSet, make_units
+from llm_bounds.data.tokenizers import Tokenizer, get_tokenizer
+from llm_bounds.evaluation.evaluate import EvalResult, evaluate_units, sample_units
 from llm_bounds.evaluation.results import merge_evaluations
-from llm_bounds.message.complexity import message_complexity
+from llm_bounds.message.complexity import Complexity, message_complexity
 from llm_bounds.message.format import decode_message
-from llm_bounds.subspace.sublora import SubLoRAConfig, build_sublora
+from llm_bounds.message.quantize import Quantized
+from llm_bounds.subspace.sublora import SubLoRAConfig, SubLoRAModel, build_sublora
 from llm_bounds.subspace.train import resolve_device
 
-
 TOPK_REPORTED = (1, 10, 100)
+SAMPLES = ("token", "document", "heldout")  # the three evaluated samples of a run
 
 
 def log_progress(progress: bool, msg: str) -> None:
@@ -31,8 +37,8 @@ def log_progress(progress: bool, msg: str) -> None:
         print(msg, flush=True)
 
 
-def sublora_config(cfg: RunConfig, vocab_size: int):
-
+def sublora_config(cfg: RunConfig, vocab_size: int) -> SubLoRAConfig:
+    """The model part of ``cfg``, with the seeds of its purposes."""
     return SubLoRAConfig(model=cfg.model, vocab_size=int(vocab_size), init=cfg.init, seed=cfg.seed_for("init"),
                          n_positions=None, lora_rank=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
                          target_modules=tuple(cfg.target_modules), intrinsic_dim=cfg.intrinsic_dim,
@@ -41,50 +47,113 @@ def sublora_config(cfg: RunConfig, vocab_size: int):
                          update_scales=cfg.update_scales)
 
 
-def prepare(cfg: RunConfig):
-    """(tokenizer, corpus, model): the data and the SubLoRA model with z = 0, in eval mode."""
+def level_grid_size(cfg: RunConfig) -> int:
+    """|grid| of the quantization level counts searched on the certificate's own sample.
 
-    cfg.validate()
-    tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
-    documents = load_documents(cfg.dataset)
-    corpus = build_corpus(documents, tokenizer, heldout_fraction=cfg.heldout_fraction,
-                          seed=cfg.seed_for("heldout"), cache_dir=None)
-    model = build_sublora(sublora_config(cfg, tokenizer.vocab_size))
-    return tokenizer, corpus, model
+    The search is charged twice, both from this one number: log2|grid| bits in K
+    (:func:`complexity_for`) and a union bound that splits every subsample δ over the grid
+    (``subsample_union`` in :func:`bounds_for`).
+    """
+    return len(cfg.levels)
 
 
-def data_units(cfg: RunConfig, corpus):
-    """Token-level units, document-level units (training stream) and held-out token-level units."""
-    grid = ScoringGrid(cfg.window, cfg.stride)
-    token = make_units("token", grid, corpus.num_train_tokens)
-    document = make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets)
-    heldout = make_units("token", grid, corpus.num_heldout_tokens)
-    return token, document, heldout
+def complexity_for(cfg: RunConfig, message: bytes) -> Complexity:
+    """K for the message: its bytes, the Elias-delta length prefix, and the level grid."""
+    return message_complexity(len(message), {"levels": level_grid_size(cfg)})
 
 
-def scored_bytes(units, tokens: np.ndarray, token_nbytes: np.ndarray) -> int:
-    """UTF-8 bytes of all targets the units score (the per-byte conversion of the full risk)."""
-    nb = np.asarray(token_nbytes, dtype=np.int64)[np.asarray(tokens, dtype=np.int64)]
-    csum = np.concatenate([[0], np.cumsum(nb)])
-    return int((csum[units.score_end] - csum[units.score_start]).sum())
+@dataclass
+class RunContext:
+    """The data, model, units and samples of one config, built once and passed to every stage."""
 
+    cfg: RunConfig
+    tokenizer: Tokenizer
+    corpus: Corpus
+    model: SubLoRAModel
+    units: dict[str, UnitSet]           # token, document (training stream), heldout (held-out stream)
+    sample_ids: dict[str, np.ndarray]   # the drawn unit ids of each sample; no document sample if n_documents = 0
+    holds: str = "z = 0"                # what the model's z is now: "z = 0", "trained z", "fp32 z" or a message sha256
+    _decoded: dict[str, Quantized] = field(default_factory=dict, repr=False)
 
-def evaluate(cfg: RunConfig, model, tokens, units, unit_ids, tokenizer, progress=True) -> EvalResult:
-    """Evaluate the sampled units (bf16 autocast on GPU); under ``torchrun`` each rank scores a
-    contiguous shard and the per-unit results are gathered back in sample order."""
-    device = resolve_device(cfg.device)
-    model.to(device).eval()
-    start, end = distributed.shard_bounds(len(unit_ids))
-    require(end > start, f"n = {len(unit_ids)} units cannot be split over {distributed.world_size()} ranks; "
-                         "sample more units or use fewer processes")
-    part = evaluate_units(model, tokens, units, unit_ids[start:end], alphas=cfg.alphas,
-                          batch_size=cfg.eval_batch_size, device=device,
-                          autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
-                          token_nbytes=tokenizer.token_nbytes, vocab_size=tokenizer.vocab_size,
-                          progress=progress and distributed.is_main())
-    if distributed.world_size() == 1:
-        return part
-    return merge_evaluations(distributed.gather_objects(part))
+    @classmethod
+    def build(cls, cfg: RunConfig) -> "RunContext":
+        """Load the data, build the untrained model (z = 0, eval mode), the units and the samples."""
+        cfg.validate()
+        tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
+        corpus = build_corpus(load_documents(cfg.dataset), tokenizer, heldout_fraction=cfg.heldout_fraction,
+                              seed=cfg.seed_for("heldout"), cache_dir=None)
+        model = build_sublora(sublora_config(cfg, tokenizer.vocab_size))
+        grid = ScoringGrid(cfg.window, cfg.stride)
+        units = {"token": make_units("token", grid, corpus.num_train_tokens),
+                 "document": make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets),
+                 "heldout": make_units("token", grid, corpus.num_heldout_tokens)}
+        # each sample has its own seed purpose, so the samples are independent of each other and of training
+        draws = {"token": (cfg.n_samples, "sample"), "document": (cfg.n_documents, "sample-documents"),
+                 "heldout": (cfg.heldout_samples, "sample-heldout")}
+        sample_ids = {name: sample_units(units[name].num_units, n, cfg.seed_for(purpose))
+                      for name, (n, purpose) in draws.items() if n > 0}
+        return cls(cfg, tokenizer, corpus, model, units, sample_ids)
+
+    def tokens(self, sample: str) -> np.ndarray:
+        """The stream a sample's units are cut from."""
+        return self.corpus.heldout_tokens if sample == "heldout" else self.corpus.train_tokens
+
+    # --- what the model holds ------------------------------------------------------------------
+    def decoded(self, message: bytes) -> Quantized:
+        """The quantized z of ``message`` (decoded once per message)."""
+        key = sha256_hex(message)
+        if key not in self._decoded:
+            self._decoded[key] = decode_message(message)
+        return self._decoded[key]
+
+    def load_message(self, message: bytes) -> Quantized:
+        """Set the model to the decoded message, exactly (checked bit for bit); eval mode."""
+        key = sha256_hex(message)
+        q = self.decoded(message)
+        if self.holds != key:
+            z_hat = q.values()
+            self.model.set_z(torch.from_numpy(np.ascontiguousarray(z_hat)))
+            loaded = self.model.z.detach().cpu().numpy()
+            require(loaded.tobytes() == z_hat.tobytes(), "internal error: the model's z differs from the decoded message")
+            self.holds = key
+        self.model.eval()
+        return q
+
+    def load_z(self, z: np.ndarray, label: str) -> None:
+        """Set the model to an unquantized ``z`` (``label`` says which, e.g. ``fp32 z``)."""
+        self.model.set_z(torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)))
+        self.model.eval()
+        self.holds = label
+
+    # --- evaluation --------------------------------------------------------------------------
+    def evaluate(self, sample: str, progress: bool = True) -> EvalResult:
+        """Evaluate the model as it is now (:attr:`holds`) on ``sample`` (bf16 autocast on GPU).
+
+        Under ``torchrun`` each rank scores a contiguous shard and the per-unit results are
+        gathered back in sample order.
+        """
+        require(sample in self.sample_ids, f"internal error: no {sample} sample in this run")
+        ids, cfg = self.sample_ids[sample], self.cfg
+        device = resolve_device(cfg.device)
+        self.model.to(device).eval()
+        start, end = distributed.shard_bounds(len(ids))
+        require(end > start, f"n = {len(ids)} units cannot be split over {distributed.world_size()} ranks; "
+                             "sample more units or use fewer processes")
+        part = evaluate_units(self.model, self.tokens(sample), self.units[sample], ids[start:end], alphas=cfg.alphas,
+                              batch_size=cfg.eval_batch_size, device=device,
+                              autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
+                              token_nbytes=self.tokenizer.token_nbytes, vocab_size=self.tokenizer.vocab_size,
+                              progress=progress and distributed.is_main())
+        if distributed.world_size() == 1:
+            return part
+        return merge_evaluations(distributed.gather_objects(part))
+
+    def scored_bytes(self) -> int:
+        """UTF-8 bytes of all targets the token-level units score (the per-byte conversion of the full risk)."""
+        units = self.units["token"]
+        nb = np.asarray(self.tokenizer.token_nbytes, dtype=np.int64)[np.asarray(self.corpus.train_tokens, dtype=np.int64)]
+        csum = np.concatenate([[0], np.cumsum(nb)])
+        return int((csum[units.score_end] - csum[units.score_start]).sum())
 
 
 def unit_stats(res: EvalResult):
@@ -102,12 +171,11 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, level: str, m: int, complexit
     """The nll bound (best over the α grid) and the top-k error bounds for one evaluation.
 
     The level grid was searched on this same sample, so every subsample term is also split over it
-    (``subsample_union``); its log2|grid| bits are already inside ``complexity_bits``.
+    (``subsample_union``, :func:`level_grid_size`); its log2|grid| bits are already inside ``complexity_bits``.
     """
     emp, var, sq, sq_var = unit_stats(res)
-    union = len(cfg.levels)
     common = dict(level=level, complexity_bits=complexity_bits, m=m, n=res.n, delta=cfg.delta, method=method,
-                  subsample_union=union)
+                  subsample_union=level_grid_size(cfg))
     chosen, per_alpha = bound_over_alpha_grid(empirical_by_alpha=emp, variance_by_alpha=var,
                                               centred_sq_by_alpha=sq if level == "token" else None,
                                               centred_sq_variance_by_alpha=sq_var if level == "token" else None,
@@ -120,19 +188,3 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, level: str, m: int, complexit
         out[f"top{k}"] = generalization_bound(metric="error", empirical=float(errs.mean()),
                                               subsample_variance=float(errs.var(ddof=1)), **common).to_dict()
     return out
-
-
-def decode_into(model, message: bytes):
-    """Decode ``message`` and load ẑ into ``model`` exactly; returns the decoded quantization."""
-    q = decode_message(message)
-    z_hat = q.values()
-    model.set_z(torch.from_numpy(np.ascontiguousarray(z_hat)))
-    loaded = model.z.detach().cpu().numpy()
-    require(loaded.tobytes() == z_hat.tobytes(), "internal error: the model's z differs from the decoded message")
-    model.eval()
-    return q
-
-
-def complexity_for(cfg: RunConfig, message: bytes):
-    """K for the message: its bytes, the Elias-delta length prefix, and the level grid."""
-    return message_complexity(len(message), {"levels": len(cfg.levels)})

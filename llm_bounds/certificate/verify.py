@@ -1,5 +1,5 @@
 """Verify a certificate: decode the message, rebuild the model, re-draw the sample, re-evaluate and
-recompute every term with the same code the run used (:func:`llm_bounds.certificate.run.certify`).
+recompute every term with the same code the run used (:func:`llm_bounds.certificate.certify.certify`).
 
 Everything in ``certificate.json`` except its ``informational`` part (training log, timings, the
 unquantized loss, the other level candidates) is re-derived and compared: integers and strings
@@ -13,7 +13,8 @@ from pathlib import Path
 
 from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import prepare
+from llm_bounds.certificate.context import RunContext
+from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.files import json_default, sha256_hex
 from llm_bounds.message.format import decode_message
@@ -55,7 +56,7 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[
     """
     path = Path(path)
     if path.is_dir():  # the run's output folder: its certificate
-        path = path / "certificate.json"
+        path = RunFolder(path).certificate
     require(path.is_file(), f"{path} does not exist; pass OUT/certificate.json written by scripts/bound.py")
     try:
         cert = json.loads(path.read_text())
@@ -63,7 +64,7 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[
         raise BoundInputError(f"{path} is not valid JSON ({e}); it was damaged or is not a certificate") from None
     require(isinstance(cert, dict) and cert.get("certificate_version") == CERTIFICATE_VERSION,
             f"{path} is not a version-{CERTIFICATE_VERSION} certificate")
-    msg_path = path.parent / "message.bin"
+    msg_path = RunFolder(path.parent).message
     require(msg_path.is_file(), f"{msg_path} is missing; the message must sit beside the certificate")
     message = msg_path.read_bytes()
     digest = sha256_hex(message)
@@ -72,9 +73,9 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[
             "the message is not the one certified")
     decode_message(message)  # a corrupted message raises MessageError here
     cfg = RunConfig.from_dict(cert.get("config", {}))
-    tokenizer, corpus, model = prepare(cfg)
-    require(corpus.content_hash == cert.get("data_content_hash"),
+    ctx = RunContext.build(cfg)
+    require(ctx.corpus.content_hash == cert.get("data_content_hash"),
             f"the dataset {cfg.dataset!r} here differs from the certified one (content hash "
-            f"{corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
-    derived = certify(cfg, message, model, tokenizer, corpus, progress=progress)
+            f"{ctx.corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
+    derived = certify(ctx, message, progress=progress)
     return compare(cert, json.loads(json.dumps(derived, default=json_default)), rtol)

@@ -1,41 +1,46 @@
-"""Files and hashes: atomic writes (never a half-written file), sha256, numpy bytes and JSON values."""
+"""Files and hashes: the one atomic writer (never a half-written file), sha256 and JSON values."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from llm_bounds.core import distributed
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``: never a half-written file.
+def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``,
+    so a reader never sees half a file and an interrupted write leaves no debris.
 
-    Under ``torchrun`` only rank 0 writes (every rank holds the same data).
+    ``data`` is bytes, text (UTF-8), or a function that writes into the open binary file (for
+    ``np.save``, ``torch.save`` or a figure's ``savefig``). Under ``torchrun`` only rank 0 writes
+    (every rank holds the same data). This is the project's only atomic writer.
     """
     if not distributed.is_main():
         return
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def npy_bytes(save, *args, **kwargs) -> bytes:
-    """What ``np.save``/``np.savez`` would write, as bytes (so that :func:`write_atomic` writes it)."""
-    buf = io.BytesIO()
-    save(buf, *args, **kwargs)
-    return buf.getvalue()
 
 
 def json_default(x):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -23,6 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from llm_bounds.core.errors import BoundInputError, require
+from llm_bounds.core.files import write_atomic
 from llm_bounds.data.tokenizers import Tokenizer
 
 CACHE_FORMAT = "corpus-v1"
@@ -210,17 +210,6 @@ class Corpus:
     eod_id: int
     train_bytes: int
     heldout_bytes: int
-    cache_path: Path | None = None
-
-    @property
-    def train_doc_starts(self) -> np.ndarray:
-        """Index of each training document's first token in ``train_tokens``."""
-        return self.train_doc_offsets[:-1]
-
-    @property
-    def heldout_doc_starts(self) -> np.ndarray:
-        """Index of each held-out document's first token in ``heldout_tokens``."""
-        return self.heldout_doc_offsets[:-1]
 
     @property
     def num_train_documents(self) -> int:
@@ -267,18 +256,6 @@ def _stream(arrays: list[np.ndarray], eod_id: int, dtype: np.dtype) -> tuple[np.
     return out, offsets
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_tokens(path: Path, dtype: np.dtype, length: int) -> np.ndarray:
     """A read-only memmap of a cached stream (streams always hold at least the leading EOD)."""
     return np.memmap(path, dtype=dtype, mode="r", shape=(length,))
@@ -313,8 +290,7 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                 train_doc_offsets=offsets["train"], heldout_doc_offsets=offsets["heldout"],
                 heldout_document_ids=offsets["heldout_ids"], content_hash=chash,
                 tokenizer_fingerprint=tokenizer.fingerprint, vocab_size=tokenizer.vocab_size,
-                eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"],
-                cache_path=meta_path)
+                eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"])
 
     is_held = np.zeros(len(documents), dtype=bool)
     is_held[held] = True
@@ -330,12 +306,11 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                     heldout_bytes=sum(len(d.encode("utf-8")) for d in held_docs))
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        _atomic_write(cache / f"{key}.train.bin", lambda f: f.write(train_tokens.tobytes()))
-        _atomic_write(cache / f"{key}.heldout.bin", lambda f: f.write(held_tokens.tobytes()))
-        _atomic_write(cache / f"{key}.offsets.npz",
+        write_atomic(cache / f"{key}.train.bin", lambda f: f.write(train_tokens.tobytes()))
+        write_atomic(cache / f"{key}.heldout.bin", lambda f: f.write(held_tokens.tobytes()))
+        write_atomic(cache / f"{key}.offsets.npz",
                       lambda f: np.savez(f, train=train_offsets, heldout=held_offsets, heldout_ids=held))
         meta = {"format": CACHE_FORMAT, "tokenizer": tokenizer.name, "dtype": dtype.name, **corpus.summary()}
         # the metadata goes last: its presence marks a complete cache entry
-        _atomic_write(cache / f"{key}.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
-        corpus.cache_path = cache / f"{key}.json"
+        write_atomic(cache / f"{key}.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
     return corpus

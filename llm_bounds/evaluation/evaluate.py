@@ -75,23 +75,11 @@ class EvalResult:
         return float(self.unsmoothed_bits_sum.sum() / self.num_tokens.sum())
 
     @property
-    def smoothed_bits_per_token(self) -> np.ndarray:
-        """Smoothed total bits / total scored tokens, per α."""
-        return self.smoothed_bits_sum.sum(axis=1) / self.num_tokens.sum()
-
-    @property
     def bits_per_byte(self) -> float | None:
         """Unsmoothed total bits / UTF-8 bytes of the scored text (None without ``token_nbytes``)."""
         if self.num_bytes is None or self.num_bytes.sum() == 0:
             return None
         return float(self.unsmoothed_bits_sum.sum() / self.num_bytes.sum())
-
-    @property
-    def smoothed_bits_per_byte(self) -> np.ndarray | None:
-        """Smoothed total bits / UTF-8 bytes of the scored text, per α."""
-        if self.num_bytes is None or self.num_bytes.sum() == 0:
-            return None
-        return self.smoothed_bits_sum.sum(axis=1) / self.num_bytes.sum()
 
 
 def forward_logits(model, input_ids: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llm_bounds.core.files import npy_bytes, write_atomic
+from llm_bounds.core.files import write_atomic
 from llm_bounds.evaluation.evaluate import EvalResult
 
 
@@ -26,8 +26,8 @@ _EVAL_ARRAYS = ("alphas", "ks", "unit_ids", "num_tokens", "num_bytes", "smoothed
 
 def save_eval(path: Path, res: EvalResult) -> None:
     """Cache an evaluation, atomically (rank 0 only, through :func:`write_atomic`)."""
-    write_atomic(path, npy_bytes(np.savez, level=np.array(res.level), vocab_size=np.array(res.vocab_size),
-                                  **{k: getattr(res, k) for k in _EVAL_ARRAYS if getattr(res, k) is not None}))
+    arrays = {k: getattr(res, k) for k in _EVAL_ARRAYS if getattr(res, k) is not None}
+    write_atomic(path, lambda f: np.savez(f, level=np.array(res.level), vocab_size=np.array(res.vocab_size), **arrays))
 
 
 def load_eval(path: Path) -> EvalResult:

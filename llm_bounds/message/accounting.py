@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from llm_bounds.message.bitio import varint
+from llm_bounds.message.bitio import MessageError, varint
 from llm_bounds.message.complexity import elias_delta_bits, message_complexity
-from llm_bounds.message.bitio import MessageError
-from llm_bounds.message.format import (CODER_SLACK_BITS, CODER_SLACK_PER_SYMBOL_PER_LEVEL, _parse, _side_info,
-                                       candidate_messages, decode_message, empirical_entropy_bits)
+from llm_bounds.message.format import (CODER_SLACK_BITS, CODER_SLACK_PER_SYMBOL_PER_LEVEL, candidate_messages,
+                                       decode_message, empirical_entropy_bits, parse_message, side_information)
 from llm_bounds.message.quantize import Quantized
 
 
@@ -46,11 +45,11 @@ def message_report(q: Quantized, data: bytes, hyperparameter_grids: dict | None 
     decoded = decode_message(data)
     if decoded.codebook.tobytes() != q.codebook.tobytes() or not np.array_equal(decoded.indices, q.indices):
         raise MessageError("this message does not decode to the given quantized vector")
-    f = _parse(data)
+    f = parse_message(data)
     hdr = header_bits(q.d, q.levels)
     cb = 16 * q.levels
     # Side-info length: re-derive it from the bits the chosen model writes.
-    bw, _ = _side_info(q, f["model"], q.counts())
+    bw, _ = side_information(q, f["model"], q.counts())
     side_bits = 8 * len(bw.to_bytes())
     real = 8 * len(data)
     ideal = empirical_entropy_bits(q.counts())

@@ -218,7 +218,7 @@ def _words_from_payload(payload: bytes) -> np.ndarray:
     return np.frombuffer(payload + b"\xff" * (pad + 4), dtype=">u4").astype(np.uint32)
 
 
-def _side_info(q: Quantized, model: str, counts: np.ndarray) -> tuple[BitWriter, np.ndarray | None]:
+def side_information(q: Quantized, model: str, counts: np.ndarray) -> tuple[BitWriter, np.ndarray | None]:
     """The bit-packed side information (codebook + model parameters) and the static weights."""
     bw = BitWriter()
     for u in q.codebook.astype(">f2").view(">u2").tolist():
@@ -275,7 +275,7 @@ def encode_with_model(q: Quantized, model: str, trim: bool = True) -> bytes:
     if d > MAX_D:
         raise BoundInputError(f"d = {d} exceeds the format's limit {MAX_D}; split the vector")
     counts = q.counts()
-    bw, weights = _side_info(q, model, counts)
+    bw, weights = side_information(q, model, counts)
     if L == 1:
         payload = b""
     else:
@@ -315,7 +315,7 @@ def encode_message(q: Quantized) -> bytes:
     return encode_with_model(q, best, trim=True)
 
 
-def _parse(data: bytes) -> dict:
+def parse_message(data: bytes) -> dict:
     """Check and split a message; returns its fields. Raises MessageError on any inconsistency."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise MessageError(f"a message is bytes, got {type(data).__name__}")
@@ -348,7 +348,7 @@ def decode_message(data: bytes) -> Quantized:
     Raises :class:`MessageError` (a BoundInputError) on truncated or corrupted bytes, a wrong magic,
     version or checksum, or tables inconsistent with the header.
     """
-    f = _parse(data)
+    f = parse_message(data)
     data, model, d, L = f["data"], f["model"], f["d"], f["levels"]
     br = BitReader(data[f["side_start"]:])
     raw = np.array([br.read(16) for _ in range(L)], dtype=">u2")

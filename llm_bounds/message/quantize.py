@@ -16,7 +16,6 @@ Levels may be unused (count 0), e.g. when z has fewer distinct values than L.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -158,22 +157,3 @@ def quantize(z, levels: int, method: str = "uniform", seed: int = 0) -> Quantize
     raw = uniform_levels(z, levels) if method == "uniform" else kmeans_levels(z, levels, seed=seed)
     codebook = to_float16_codebook(raw)
     return Quantized(codebook=codebook, indices=assign_nearest(z, codebook))
-
-
-def select_levels(z, grid: Sequence[int], objective: Callable[[Quantized], float],
-                  method: str = "uniform", seed: int = 0) -> tuple[Quantized, dict]:
-    """Quantize z at every L in ``grid`` and keep the one with the lowest ``objective(q)``.
-
-    ``objective`` is the caller's score (e.g. a bound in bits); ties go to the earlier grid entry.
-    Returns the chosen quantization and ``{"levels": len(grid)}``, the hyperparameter grid to charge
-    (log2 |grid| bits) through :func:`llm_bounds.message.complexity.message_complexity`.
-    """
-    grid = [int(g) for g in grid]
-    require(len(grid) >= 1 and len(set(grid)) == len(grid), f"the level grid must be non-empty without repeats, got {grid}")
-    best, best_score = None, float("inf")
-    for L in grid:
-        q = quantize(z, L, method=method, seed=seed)
-        score = float(objective(q))
-        if best is None or score < best_score:
-            best, best_score = q, score
-    return best, {"levels": len(grid)}

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from llm_bounds.core.errors import BoundInputError, require
-
-from llm_bounds.subspace.projectors import cpu_generator
+from llm_bounds.core.seeds import cpu_generator
 
 DEFAULT_TARGETS = ("c_attn", "lm_head")
 
@@ -84,11 +83,6 @@ def attach_lora(base: nn.Module, rank: int = 4, alpha: float = 32, dropout: floa
     for name, p in model.named_parameters():
         p.requires_grad_("lora_" in name)
     return model
-
-
-def lora_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """The (name, parameter) pairs of all LoRA matrices, in ``named_parameters()`` order."""
-    return [(n, p) for n, p in model.named_parameters() if "lora_" in n]
 
 
 SUBSPACE_PARAMS = ("lora", "lora+norms", "all")

@@ -31,7 +31,6 @@ leftover rule of each structured projector says how (zero-padding of z, truncati
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 
@@ -39,22 +38,12 @@ import torch
 from torch import nn
 
 from llm_bounds.core.errors import require
+from llm_bounds.core.seeds import cpu_generator
 
 PROJECTORS = ("kron", "fastfood", "sparse", "dense")
 DEFAULT_PROJECTOR = "kron"
 DENSE_MAX_ENTRIES = 200_000_000   # dense P is regenerated every call: beyond this, use kron/fastfood
 DENSE_CACHE_ENTRIES = 1 << 24     # up to this many entries the dense P is kept in memory
-
-
-def derive_seed(seed: int, *labels) -> int:
-    """A 63-bit seed derived from ``seed`` and labels (sha256), so sub-streams never collide."""
-    text = "|".join(str(x) for x in (int(seed), *labels))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
-
-
-def cpu_generator(seed: int, *labels) -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded with :func:`derive_seed` (device-independent randomness)."""
-    return torch.Generator(device="cpu").manual_seed(derive_seed(seed, *labels))
 
 
 def check_dims(D: int, d: int) -> None:

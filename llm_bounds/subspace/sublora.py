@@ -16,9 +16,7 @@ At z = 0 this is theta0 (u = 0 gives scale 1). The scales cost bits like any oth
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -180,26 +178,3 @@ def build_sublora(config: SubLoRAConfig) -> SubLoRAModel:
     """Build the SubLoRA model of ``config`` on the CPU, in eval mode, with z = 0."""
     validate_config(config)
     return SubLoRAModel(config, build_lora_lm(config)).eval()
-
-
-def save_sublora(model: SubLoRAModel, path) -> None:
-    """Write z and the config to a safetensors file (z: float32 [d]; config as JSON metadata)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({"z": model.z.detach().cpu().contiguous()}, str(tmp),
-              metadata={"sublora_config": json.dumps(model.config.to_dict())})
-    tmp.replace(path)
-
-
-def load_sublora(path) -> SubLoRAModel:
-    """Rebuild a model saved by :func:`save_sublora` (bitwise-identical logits on the same device)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        config = SubLoRAConfig.from_dict(json.loads(f.metadata()["sublora_config"]))
-        z = f.get_tensor("z")
-    model = build_sublora(config)
-    model.set_z(z)
-    return model

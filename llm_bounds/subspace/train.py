@@ -8,12 +8,11 @@ Batches are stateless: micro-batch ``a`` of step ``s`` is ``batch_size`` random 
 ``seq_len + 1`` tokens whose start positions come from ``numpy.random.default_rng([seed, s, a])``.
 So the data position is just the step number, and a run resumed from a checkpoint sees exactly
 the batches an uninterrupted run would. Checkpoints (z, AdamW state, RNG states, next step) are
-written atomically (tmp file + os.replace) and read with ``torch.load(weights_only=True)``.
+written atomically (:func:`llm_bounds.core.files.write_atomic`) and read with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch import nn
 
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import require
+from llm_bounds.core.files import write_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -135,9 +135,7 @@ def save_checkpoint(path: Path, model, optimizer, next_step: int, cfg: TrainConf
         "model_config": model.config.to_dict() if hasattr(model.config, "to_dict") else {},
         "history": history,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: Path) -> dict:

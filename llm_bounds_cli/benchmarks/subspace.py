@@ -25,7 +25,8 @@ from llm_bounds.subspace.train import next_token_loss, resolve_device
 REF_D, REF_d = 351_744, 50_000
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for queued CUDA work, so that a timer measures the work and not its launch."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -35,10 +36,10 @@ def _median_ms(fn, repeats: int, device: torch.device) -> float:
     fn()
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync_device(device)
         t = time.perf_counter()
         fn()
-        _sync(device)
+        sync_device(device)
         times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times)
 
@@ -107,10 +108,10 @@ def time_steps(name: str, vocab: int, d: int, batch: int, seq: int, repeats: int
     order = list(steps)
     for r in range(repeats):                   # round-robin, so background load hits all modes
         for k in (order if r % 2 == 0 else order[::-1]):
-            _sync(device)
+            sync_device(device)
             t = time.perf_counter()
             steps[k]()
-            _sync(device)
+            sync_device(device)
             times[k].append((time.perf_counter() - t) * 1e3)
     out = {k: statistics.median(v) for k, v in times.items()}
     # ratio of SubLoRA to LoRA from steps timed side by side in the same round: robust to

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from llm_bounds_cli.benchmarks.subspace import _sync
+from llm_bounds_cli.benchmarks.subspace import sync_device
 from llm_bounds.subspace.registry import GPT2_FAMILY, non_embedding_params, parse_ladder_name
 from llm_bounds.subspace.sublora import SubLoRAConfig, build_sublora
 from llm_bounds.subspace.train import next_token_loss
@@ -29,10 +29,10 @@ def measured_peak_flops(device: torch.device, n: int = 2048, repeats: int = 5) -
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(repeats + 1):
-        _sync(device)
+        sync_device(device)
         t = time.perf_counter()
         (a @ b).sum().item()
-        _sync(device)
+        sync_device(device)
         best = min(best, time.perf_counter() - t)
     return 2 * n ** 3 / best
 
@@ -64,12 +64,12 @@ def main(argv=None) -> int:
     batch = torch.randint(0, 50257, (args.batch, args.seq + 1), generator=torch.Generator().manual_seed(0))
     times = []
     for i in range(args.steps + 1):
-        _sync(device)
+        sync_device(device)
         t = time.perf_counter()
         next_token_loss(model, batch, device).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        _sync(device)
+        sync_device(device)
         if i:  # the first step is a warm-up
             times.append(time.perf_counter() - t)
     step = statistics.median(times)

@@ -1,0 +1,111 @@
+"""The shared pieces of a run: the one atomic writer, the seeds, the run folder's names and the run
+context (built once; the only code that sets the model's z; each message decoded once)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from llm_bounds.certificate.config import preset_config
+from llm_bounds.certificate.context import RunContext, complexity_for, level_grid_size
+from llm_bounds.certificate.stages import RunFolder
+from llm_bounds.core.errors import BoundInputError
+from llm_bounds.core.files import sha256_hex, write_atomic
+from llm_bounds.core.seeds import cpu_generator, derive_seed, derive_stream_seed
+from llm_bounds.message import format as message_format
+from llm_bounds.message.format import encode_message
+from llm_bounds.message.quantize import quantize
+
+
+def test_write_atomic_writes_bytes_text_and_writer_functions(tmp_path):
+    write_atomic(tmp_path / "a.bin", b"\x00\x01")
+    write_atomic(tmp_path / "b.txt", "é")
+    write_atomic(tmp_path / "c.npy", lambda f: np.save(f, np.arange(3)))
+    assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01"
+    assert (tmp_path / "b.txt").read_bytes() == "é".encode()
+    assert np.load(tmp_path / "c.npy").tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.txt", "c.npy"]
+
+
+def test_write_atomic_failure_keeps_the_old_file_and_leaves_no_debris(tmp_path):
+    target = tmp_path / "certificate.json"
+    write_atomic(target, "old")
+
+    def broken(f):
+        f.write(b"half a fi")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomic(target, broken)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["certificate.json"]
+
+
+def test_seed_derivations_separate_purposes_and_streams():
+    purposes = ("init", "projection", "lora", "train", "sample", "sample-documents", "sample-heldout", "qat")
+    assert len({derive_seed(0, p) for p in purposes}) == len(purposes)
+    assert all(0 <= derive_seed(s, "sample") < 2 ** 31 for s in range(20))
+    assert derive_stream_seed(5, "kron") != derive_stream_seed(5, "fastfood") != derive_stream_seed(6, "kron")
+    assert 0 <= derive_stream_seed(5, "dense", 3) < 2 ** 63
+    a = torch.randn(4, generator=cpu_generator(5, "dense", 3))
+    assert torch.equal(a, torch.randn(4, generator=cpu_generator(5, "dense", 3)))
+
+
+def test_run_folder_names_are_the_resume_contract(tmp_path):
+    folder = RunFolder(tmp_path)
+    message = b"\x01\x02"
+    assert folder.message == tmp_path / "message.bin" and folder.certificate == tmp_path / "certificate.json"
+    assert folder.candidate(17) == tmp_path / "stages" / "message_L17.bin"
+    assert folder.evaluation("token", message).name == f"eval_token_{sha256_hex(message)[:16]}.npz"
+    folder.claim({"seed": 0})
+    folder.claim({"seed": 0})  # the same settings resume
+    with pytest.raises(BoundInputError, match="holds a run with different settings; choose a new --out"):
+        folder.claim({"seed": 1})
+    assert json.loads(folder.settings.read_text()) == {"seed": 0}
+
+
+def test_level_grid_is_charged_in_k_from_one_number():
+    one, three = preset_config("smoke", levels=(17,)), preset_config("smoke", levels=(11, 17, 33))
+    assert level_grid_size(one) == 1 and level_grid_size(three) == 3
+    k1, k3 = complexity_for(one, b"\x00" * 100), complexity_for(three, b"\x00" * 100)
+    assert k3.total_bits - k1.total_bits == pytest.approx(np.log2(3), rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    docs = tmp_path_factory.mktemp("docs")
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        (docs / f"{i:02d}.txt").write_text(" ".join(rng.choice(["in", "the", "beginning", "was", "word"], 300)))
+    return RunContext.build(preset_config("smoke", dataset=str(docs)))
+
+
+def test_run_context_builds_units_and_samples_once(ctx):
+    cfg = ctx.cfg
+    assert set(ctx.sample_ids) == {"token", "document", "heldout"}
+    assert len(ctx.sample_ids["token"]) == cfg.n_samples and len(ctx.sample_ids["heldout"]) == cfg.heldout_samples
+    assert ctx.units["token"].stream_length == ctx.corpus.num_train_tokens
+    assert ctx.units["heldout"].stream_length == ctx.corpus.num_heldout_tokens
+    assert ctx.tokens("heldout") is ctx.corpus.heldout_tokens
+    again = RunContext.build(cfg)
+    assert all(np.array_equal(again.sample_ids[k], ctx.sample_ids[k]) for k in ctx.sample_ids)
+
+
+def test_messages_are_decoded_once_and_loaded_only_when_the_model_holds_something_else(ctx, monkeypatch):
+    decodes, sets = [], []
+    real_decode, real_set = message_format.decode_message, ctx.model.set_z
+    monkeypatch.setattr("llm_bounds.certificate.context.decode_message", lambda m: decodes.append(1) or real_decode(m))
+    monkeypatch.setattr(ctx.model, "set_z", lambda z: sets.append(1) or real_set(z))
+    z = np.random.default_rng(1).normal(size=ctx.model.d).astype(np.float32) * 0.1
+    message = encode_message(quantize(z, 17))
+    q = ctx.load_message(message)
+    assert ctx.holds == sha256_hex(message)
+    assert ctx.model.z.detach().numpy().tobytes() == q.values().tobytes()
+    ctx.load_message(message)
+    ctx.decoded(message)
+    assert (len(decodes), len(sets)) == (1, 1)
+    ctx.load_z(z, "fp32 z")
+    assert ctx.holds == "fp32 z" and np.array_equal(ctx.model.z.detach().numpy(), z)
+    ctx.load_message(message)
+    assert (len(decodes), len(sets)) == (1, 3) and ctx.holds == sha256_hex(message)
+    assert not ctx.model.training
