@@ -21,7 +21,7 @@ def bound_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="bound.py", description="Train SubLoRA, code the model, and certify a generalization bound.")
     p.add_argument("--preset", default="default", help="smoke (<2 min, tests) | default (<=10 min CPU) | paper (GPU)")
     p.add_argument("--model", help="registry name (gpt2, gpt2-l4-d128, ...), Hugging Face id or local directory")
-    p.add_argument("--init", choices=("scratch", "pretrained"))
+    p.add_argument("--init", help="scratch (a seeded random init) | pretrained (the published weights)")
     p.add_argument("--tokenizer", help="bytes | gpt2 | a Hugging Face tokenizer id | a folder of tokenizer files "
                                        "(offline: e.g. ../shared/data/gpt2-tokenizer); default: gpt2 for the "
                                        "GPT-2 family, the model's own for pretrained ids, else bytes")

@@ -17,7 +17,7 @@ import sys
 
 from llm_bounds_cli.parsing import OneLineParser
 from llm_bounds.core.errors import BoundInputError, require
-from llm_bounds.bound.generalization import LEVELS, METHODS, METRICS, bound_over_alpha_grid, generalization_bound
+from llm_bounds.bound.generalization import GRANULARITIES, METHODS, METRICS, bound_over_alpha_grid, generalization_bound
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -44,7 +44,7 @@ def _count(text: str | None, name: str) -> int | None:
 
 def build_parser(prog: str = "calc.py") -> argparse.ArgumentParser:
     p = OneLineParser(prog=prog, description=__doc__.split("\n")[0])
-    p.add_argument("--level", choices=LEVELS, default="document",
+    p.add_argument("--level", choices=GRANULARITIES, default="document",
                    help="token: martingale over m tokens; document: i.i.d. over m documents")
     p.add_argument("--metric", choices=METRICS, default="nll",
                    help="nll: smoothed log-loss in bits per token; error: a 0-1 loss (e.g. top-1 error)")
@@ -72,7 +72,7 @@ def calculate(args: argparse.Namespace) -> dict:
     n = _count(args.n, "--n")
     variance = None if args.subsample_variance is None else _floats(args.subsample_variance, "--subsample-variance")
     vocab = _count(args.vocab_size, "--vocab-size")
-    common = dict(level=args.level, complexity_bits=k, m=m, n=n, delta=delta, method=args.method, vocab_size=vocab)
+    common = dict(granularity=args.level, complexity_bits=k, m=m, n=n, delta=delta, method=args.method, vocab_size=vocab)
 
     if args.metric == "error" or args.alpha is None:
         require(args.metric == "error", "the nll metric needs --alpha (and --vocab-size)")

@@ -11,7 +11,7 @@ from llm_bounds.core.errors import BoundInputError
 from llm_bounds.bound.generalization import bound_over_alpha_grid, generalization_bound
 from llm_bounds.bound.smoothing import random_guess_bits, smoothed_loss_range
 
-PAPER = dict(level="document", metric="nll", empirical=10.0, complexity_bits=100373, m=8009762, n=10000,
+PAPER = dict(granularity="document", metric="nll", empirical=10.0, complexity_bits=100373, m=8009762, n=10000,
              alpha=0.1, vocab_size=50257, delta=0.05)
 
 
@@ -77,7 +77,7 @@ def test_hoeffding_and_kl_hand_values():
 
 def test_token_level_error_bound_by_hand():
     # No subsampling: bound = R̂ + sqrt((K ln2 + ln(1/δ)) / (2m)), range 1.
-    res = generalization_bound(level="token", metric="error", empirical=0.4, complexity_bits=1000, m=10**6,
+    res = generalization_bound(granularity="token", metric="error", empirical=0.4, complexity_bits=1000, m=10**6,
                                delta=0.05, method="best")
     assert res.complexity_method == "azuma-hoeffding" and res.subsample_method == "none"
     assert res.bound == pytest.approx(0.4 + math.sqrt((1000 * math.log(2) + math.log(20)) / 2e6))
@@ -101,9 +101,9 @@ def test_alpha_grid_is_charged_in_both_terms():
 
 
 @pytest.mark.parametrize("method", ["hoeffding", "kl", "best"])
-@pytest.mark.parametrize("level", ["token", "document"])
-def test_monotonicity(method, level):
-    base = dict(PAPER, level=level, method=method, complexity_bits=2000, m=100000, n=2000)
+@pytest.mark.parametrize("granularity", ["token", "document"])
+def test_monotonicity(method, granularity):
+    base = dict(PAPER, granularity=granularity, method=method, complexity_bits=2000, m=100000, n=2000)
 
     def b(**kw):
         return generalization_bound(**{**base, **kw}).bound
@@ -126,7 +126,7 @@ def test_bernstein_beats_range_terms_when_variance_is_small():
 @pytest.mark.parametrize("bad", [
     dict(delta=0.0), dict(delta=1.0), dict(delta=float("nan")), dict(alpha=1.0), dict(alpha=-0.1),
     dict(empirical=float("nan")), dict(empirical=-1.0), dict(empirical=19.5), dict(complexity_bits=-1),
-    dict(complexity_bits=float("nan")), dict(n=0), dict(m=0), dict(m=2.5), dict(level="sentence"),
+    dict(complexity_bits=float("nan")), dict(n=0), dict(m=0), dict(m=2.5), dict(granularity="sentence"),
     dict(method="magic"), dict(method="bernstein"), dict(subsample_variance=-1.0), dict(subsample_variance=1e9),
 ])
 def test_bad_inputs_raise_clear_errors(bad):
@@ -144,7 +144,7 @@ def test_freedman_hand_value_single_lambda():
 
 
 def test_freedman_bound_terms_and_best_union():
-    kw = dict(level="token", metric="nll", empirical=2.0, complexity_bits=10000, m=4_000_000, n=2000,
+    kw = dict(granularity="token", metric="nll", empirical=2.0, complexity_bits=10000, m=4_000_000, n=2000,
               alpha=0.01, vocab_size=257, delta=0.05)
     f = generalization_bound(method="freedman", centred_sq_mean=3.6, **kw)
     assert f.delta_complexity + f.delta_subsample + f.delta_variance == pytest.approx(0.05)
@@ -157,4 +157,4 @@ def test_freedman_bound_terms_and_best_union():
     with pytest.raises(BoundInputError):
         generalization_bound(method="freedman", **kw)  # needs the centred second moment
     with pytest.raises(BoundInputError):
-        generalization_bound(method="freedman", centred_sq_mean=1.0, **{**kw, "level": "document"})
+        generalization_bound(method="freedman", centred_sq_mean=1.0, **{**kw, "granularity": "document"})

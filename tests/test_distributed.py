@@ -29,7 +29,7 @@ def test_merge_evaluations_joins_shards_in_order():
     def part(ids):
         n = len(ids)
         a = np.asarray(ids, dtype=float)
-        return EvalResult(level="token", vocab_size=5, alphas=np.array([0.1, 0.5]), ks=np.array([1]),
+        return EvalResult(granularity="token", vocab_size=5, alphas=np.array([0.1, 0.5]), ks=np.array([1]),
                           unit_ids=np.asarray(ids), num_tokens=np.full(n, 4), num_bytes=np.full(n, 4),
                           smoothed_bits=np.stack([a, 2 * a]), unsmoothed_bits=a, topk_error=a[None] / 10,
                           smoothed_bits_sum=np.stack([4 * a, 8 * a]), unsmoothed_bits_sum=4 * a,

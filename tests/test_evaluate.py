@@ -34,12 +34,12 @@ def tiny_gpt2(vocab_size: int, eod: int, seed: int = 0, n_embd: int = 32):
     return GPT2LMHeadModel(cfg).eval()
 
 
-def context_of(level, units, u, t):
+def context_of(granularity, units, u, t):
     """The window start whose forward pass scores target t of unit u, from the rule in words:
     token level: the first window (start 0) for units inside it, else the window ending at the unit;
     document level: the first window of the document if it reaches t, else the window whose last S
     targets hold t."""
-    if level == "token":
+    if granularity == "token":
         return 0 if u < T // S else (u + 1) * S - T
     c = units.context_start[u]
     r = t - c
@@ -54,7 +54,7 @@ def naive(model, tokens, units, unit_ids, token_nbytes, V):
         err, err_hi = np.zeros(len(DEFAULT_KS)), np.zeros(len(DEFAULT_KS))
         targets = range(units.score_start[u], units.score_end[u])
         for t in targets:
-            c = context_of(units.level, units, u, t)
+            c = context_of(units.granularity, units, u, t)
             x = torch.tensor(np.asarray(tokens[c:t], dtype=np.int64))[None]
             with torch.no_grad():
                 z = model(x).logits[0, -1].double().numpy()
@@ -105,12 +105,12 @@ def byte_corpus():
     return build_corpus(docs, ByteTokenizer(), heldout_fraction=0.0, seed=0, cache_dir=False)
 
 
-@pytest.mark.parametrize("level", ["token", "document"])
-def test_bytes_batched_equals_naive_loop(byte_corpus, level):
+@pytest.mark.parametrize("granularity", ["token", "document"])
+def test_bytes_batched_equals_naive_loop(byte_corpus, granularity):
     tok = ByteTokenizer()
-    units = make_units(level, ScoringGrid(T, S), byte_corpus.num_train_tokens, byte_corpus.train_doc_offsets)
+    units = make_units(granularity, ScoringGrid(T, S), byte_corpus.num_train_tokens, byte_corpus.train_doc_offsets)
     ids = sample_units(units.num_units, 7, seed=1)
-    if level == "token":
+    if granularity == "token":
         ids[:3] = [0, 2, units.num_units - 1]  # inside the first window, and the last unit
     model = tiny_gpt2(257, tok.eod_id)
     res = evaluate_units(model, byte_corpus.train_tokens, units, ids, alphas=ALPHAS, batch_size=3,

@@ -47,7 +47,7 @@ def test_document_units_cover_each_document_once():
     offsets = np.array([1, 4, 30, 31, 60, 123])  # documents of 3, 26, 1, 29, 63 tokens (closing EOD included)
     T, S = 8, 2
     units = document_units(offsets, ScoringGrid(T, S))
-    assert units.level == "document" and units.m == units.num_units == 5
+    assert units.granularity == "document" and units.m == units.num_units == 5
     np.testing.assert_array_equal(units.context_start, offsets[:-1] - 1)
     for i in range(units.num_units):
         c, first, end = units.context_start[i], units.score_start[i], units.score_end[i]
@@ -76,7 +76,7 @@ def test_too_short_and_bad_level():
     with pytest.raises(BoundInputError, match="shorter than one window"):
         token_units(256, ScoringGrid(256, 128))
     token_units(257, ScoringGrid(256, 128))
-    with pytest.raises(BoundInputError, match="level"):
+    with pytest.raises(BoundInputError, match="granularity"):
         make_units("sentence", ScoringGrid(8, 4), 100)
     with pytest.raises(BoundInputError, match="no documents"):
         document_units(np.array([1]), ScoringGrid(8, 4))

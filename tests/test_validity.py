@@ -51,7 +51,7 @@ def dependent_tokens(rng, trials, H, m):
     return losses, cond.mean(-1)
 
 
-def failure_rate(bound_fn, losses, risks, *, level, K, n=None, unit=1, seed=0):
+def failure_rate(bound_fn, losses, risks, *, granularity, K, n=None, unit=1, seed=0):
     """Fraction of trials where the chosen hypothesis's risk exceeds its bound.
 
     ``unit`` groups consecutive tokens into equal-length units (token level); the learner selects
@@ -70,7 +70,7 @@ def failure_rate(bound_fn, losses, risks, *, level, K, n=None, unit=1, seed=0):
             units = losses[t, h].reshape(-1, unit).mean(-1)
             sample = units[rng.integers(0, len(units), n)]
             emp, var = sample.mean(), sample.var(ddof=1)
-        b = bound_fn(level=level, metric="error", empirical=float(emp), complexity_bits=K, m=m,
+        b = bound_fn(granularity=granularity, metric="error", empirical=float(emp), complexity_bits=K, m=m,
                      n=n, delta=DELTA, subsample_variance=var)
         fails += risks[t, h] > b
     return fails / trials
@@ -115,14 +115,14 @@ def tokens_subsample():
 @pytest.mark.parametrize("method", ["hoeffding", "kl", "best"])
 def test_document_bound_holds_under_selection(iid_select, method):
     losses, risks, K = iid_select
-    rate = failure_rate(sound(method), losses, risks, level="document", K=K)
+    rate = failure_rate(sound(method), losses, risks, granularity="document", K=K)
     assert rate <= slack_limit(DELTA, TRIALS)
 
 
 @pytest.mark.parametrize("method", ["hoeffding", "best"])
 def test_token_bound_holds_on_dependent_sequence_under_selection(tokens_select, method):
     losses, risks, K = tokens_select
-    rate = failure_rate(sound(method), losses, risks, level="token", K=K)
+    rate = failure_rate(sound(method), losses, risks, granularity="token", K=K)
     assert rate <= slack_limit(DELTA, TRIALS)
 
 
@@ -132,14 +132,14 @@ def test_subsample_term_holds(iid_subsample, method):
     losses, _ = iid_subsample
     full = losses[:, 0].mean(-1)
     rate = failure_rate(lambda **kw: generalization_bound(method=method, **kw).full_empirical_ucb,
-                        losses, full[:, None], level="document", K=0, n=40, seed=5)
+                        losses, full[:, None], granularity="document", K=0, n=40, seed=5)
     assert rate <= slack_limit(DELTA * 400 / 440, TRIALS)
 
 
 @pytest.mark.parametrize("method", ["hoeffding", "best"])
 def test_token_bound_with_subsampled_chunks_holds(tokens_subsample, method):
     losses, risks = tokens_subsample
-    rate = failure_rate(sound(method), losses, risks, level="token", K=0, n=20, unit=10, seed=6)
+    rate = failure_rate(sound(method), losses, risks, granularity="token", K=0, n=20, unit=10, seed=6)
     assert rate <= slack_limit(DELTA, TRIALS)
 
 
@@ -149,16 +149,16 @@ def test_dropping_the_complexity_term_is_caught(iid_select, tokens_select):
     def no_complexity(**kw):
         kw.pop("subsample_variance")
         return generalization_bound(method="hoeffding", **{**kw, "complexity_bits": 0})
-    for scenario, level in ((iid_select, "document"), (tokens_select, "token")):
+    for scenario, granularity in ((iid_select, "document"), (tokens_select, "token")):
         losses, risks, K = scenario
-        rate = failure_rate(lambda **kw: no_complexity(**kw).bound, losses, risks, level=level, K=K)
-        assert rate > slack_limit(DELTA, TRIALS), f"{level}: a bound without its complexity term went unnoticed"
+        rate = failure_rate(lambda **kw: no_complexity(**kw).bound, losses, risks, granularity=granularity, K=K)
+        assert rate > slack_limit(DELTA, TRIALS), f"{granularity}: a bound without its complexity term went unnoticed"
 
 
 def test_dropping_the_subsample_term_is_caught(iid_subsample):
     losses, _ = iid_subsample
     full = losses[:, 0].mean(-1)
-    rate = failure_rate(lambda **kw: kw["empirical"], losses, full[:, None], level="document", K=0, n=40, seed=5)
+    rate = failure_rate(lambda **kw: kw["empirical"], losses, full[:, None], granularity="document", K=0, n=40, seed=5)
     assert rate > slack_limit(DELTA, TRIALS)
 
 
@@ -170,7 +170,7 @@ def test_halving_the_width_is_caught(tokens_select):
         kw.pop("subsample_variance")
         r = generalization_bound(method="hoeffding", **kw)
         return r.empirical + 0.5 * r.complexity_term
-    rate = failure_rate(half, losses, risks, level="token", K=K)
+    rate = failure_rate(half, losses, risks, granularity="token", K=K)
     assert rate > slack_limit(DELTA, TRIALS)
 
 
@@ -228,7 +228,7 @@ def hetero_subsample():
 
 
 def freedman(emp, sq, n, K=6.0, method="freedman"):
-    return generalization_bound(level="token", metric="error", empirical=emp, complexity_bits=K, m=M_TOKENS,
+    return generalization_bound(granularity="token", metric="error", empirical=emp, complexity_bits=K, m=M_TOKENS,
                                 n=n, delta=DELTA, method=method, centred_sq_mean=sq)
 
 

@@ -56,7 +56,7 @@ from llm_bounds.bound.concentration import ucb_empirical_bernstein, ucb_freedman
 from llm_bounds.core.errors import require
 from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
 
-LEVELS = ("token", "document")
+GRANULARITIES = ("token", "document")
 METRICS = ("nll", "error")
 METHODS = ("hoeffding", "kl", "bernstein", "freedman", "best")
 LN2 = math.log(2.0)
@@ -72,7 +72,7 @@ class BoundResult:
     """
 
     bound: float
-    level: str
+    granularity: str
     metric: str
     method: str
     complexity_method: str        # inequality used for R ≤ R̂_m + … (or "best of …")
@@ -102,7 +102,8 @@ class BoundResult:
     vocab_size: int | None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The JSON form; ``granularity`` is written under the public key ``level``."""
+        return {("level" if k == "granularity" else k): v for k, v in asdict(self).items()}
 
 
 def loss_interval(metric: str, alpha: float | None, vocab_size: int | None) -> tuple[float, float]:
@@ -120,7 +121,7 @@ def _is_count(x) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x) and float(x) == int(x) and x >= 1
 
 
-def generalization_bound(*, level: str, metric: str, empirical: float, complexity_bits: float, m: int,
+def generalization_bound(*, granularity: str, metric: str, empirical: float, complexity_bits: float, m: int,
                          delta: float, n: int | None = None, alpha: float | None = None,
                          vocab_size: int | None = None, method: str = "best",
                          subsample_variance: float | None = None, centred_sq_mean: float | None = None,
@@ -162,14 +163,14 @@ def generalization_bound(*, level: str, metric: str, empirical: float, complexit
                   freedman. kl is never looser than Hoeffding, so Hoeffding need not be compared.
     """
     require(method in METHODS, f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    kw = dict(level=level, metric=metric, empirical=empirical, complexity_bits=complexity_bits, m=m, n=n,
+    kw = dict(granularity=granularity, metric=metric, empirical=empirical, complexity_bits=complexity_bits, m=m, n=n,
               alpha=alpha, vocab_size=vocab_size, subsample_variance=subsample_variance,
               centred_sq_mean=centred_sq_mean, centred_sq_variance=centred_sq_variance, grid_bits=grid_bits,
               subsample_union=subsample_union, delta_split=delta_split)
     if method != "best":
         return _single_bound(method=method, delta=delta, **kw)
     # "best" inside _single_bound is the kl path with the best subsample inequality.
-    candidates = ["best"] + (["freedman"] if level == "token" and centred_sq_mean is not None else [])
+    candidates = ["best"] + (["freedman"] if granularity == "token" and centred_sq_mean is not None else [])
     if len(candidates) == 1:
         return _single_bound(method="best", delta=delta, **kw)
     results = [_single_bound(method=c, delta=delta / len(candidates), **kw) for c in candidates]
@@ -191,10 +192,10 @@ def _ucb_best(mean, variance, lo, hi, n, log_inv_delta, methods) -> tuple[str, f
     return best, values[best]
 
 
-def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
+def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
                   subsample_variance, centred_sq_mean, centred_sq_variance, grid_bits, subsample_union,
                   delta_split) -> BoundResult:
-    require(level in LEVELS, f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    require(granularity in GRANULARITIES, f"unknown level {granularity!r}; choose one of {', '.join(GRANULARITIES)}")
     require(isinstance(delta, (int, float)) and math.isfinite(delta) and 0.0 < delta < 1.0,
             f"delta must lie strictly between 0 and 1, got {delta!r}; e.g. --delta 0.05")
     require(isinstance(complexity_bits, (int, float)) and math.isfinite(complexity_bits) and complexity_bits >= 0,
@@ -224,7 +225,7 @@ def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alp
         require(subsample_variance is not None,
                 "method 'bernstein' needs the sample variance of the per-unit losses (--subsample-variance)")
     if method == "freedman":
-        require(level == "token", "method 'freedman' is a martingale (token-level) bound; use --level token")
+        require(granularity == "token", "method 'freedman' is a martingale (token-level) bound; use --level token")
         require(centred_sq_mean is not None, "method 'freedman' needs the centred second moment of the losses")
         require(math.isfinite(centred_sq_mean) and -tol <= centred_sq_mean <= width * width * (1 + 1e-9),
                 f"centred second moment {centred_sq_mean!r} is impossible for a range of width {width:.6g}")
@@ -269,8 +270,8 @@ def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alp
     if method == "freedman":
         comp_method = "freedman"
         bound, lam = ucb_freedman_martingale(full_ucb, sq_ucb, lo, hi, m, log_c)
-    elif method == "hoeffding" or level == "token":
-        comp_method = "azuma-hoeffding" if level == "token" else "hoeffding"
+    elif method == "hoeffding" or granularity == "token":
+        comp_method = "azuma-hoeffding" if granularity == "token" else "hoeffding"
         bound = ucb_hoeffding(full_ucb, lo, hi, m, log_c)
     else:
         comp_method = "kl"
@@ -279,7 +280,7 @@ def _single_bound(*, level, metric, empirical, complexity_bits, m, delta, n, alp
         bound = min(bound, hi)
 
     return BoundResult(
-        bound=bound, level=level, metric=metric, method=method,
+        bound=bound, granularity=granularity, metric=metric, method=method,
         complexity_method=comp_method, subsample_method=sub_method,
         empirical=float(empirical), full_empirical_ucb=full_ucb,
         subsample_term=full_ucb - float(empirical), complexity_term=bound - full_ucb,

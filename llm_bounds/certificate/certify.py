@@ -43,13 +43,13 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
         return res
 
     tok_res = get("token")
-    token_bounds = bounds_for(cfg, tok_res, level="token", m=token_units.m, complexity_bits=K.total_bits, vocab_size=V)
-    token_hoeffding = bounds_for(cfg, tok_res, level="token", m=token_units.m, complexity_bits=K.total_bits,
+    token_bounds = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits, vocab_size=V)
+    token_hoeffding = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits,
                                  vocab_size=V, method="hoeffding")
     doc_bounds = None
     if cfg.n_documents > 0:
         doc_res = get("document")
-        doc_bounds = bounds_for(cfg, doc_res, level="document", m=doc_units.m, complexity_bits=K.total_bits,
+        doc_bounds = bounds_for(cfg, doc_res, granularity="document", m=doc_units.m, complexity_bits=K.total_bits,
                                 vocab_size=V)
     held = get("heldout")
 

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 
 from llm_bounds.core.errors import dataclass_from_dict, require
 from llm_bounds.core.seeds import derive_seed
+from llm_bounds.message.quantize import MAX_LEVELS, METHODS as QUANT_METHODS
+from llm_bounds.subspace.registry import INITS
 from llm_bounds.subspace.sublora import UPDATE_SCALES
 
 PAPER_ALPHAS = (1e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
@@ -83,8 +85,8 @@ class RunConfig:
         require(0.0 < self.delta < 1.0, f"--delta must lie in (0, 1), got {self.delta}")
         require(all(0.0 < a < 1.0 for a in self.alphas) and len(set(self.alphas)) == len(self.alphas),
                 f"--alpha values must lie in (0, 1) without repeats, got {list(self.alphas)}")
-        require(all(2 <= L <= 65536 for L in self.levels) and len(set(self.levels)) == len(self.levels),
-                f"--levels must be integers in [2, 65536] without repeats, got {list(self.levels)}")
+        require(all(2 <= L <= MAX_LEVELS for L in self.levels) and len(set(self.levels)) == len(self.levels),
+                f"--levels must be integers in [2, {MAX_LEVELS}] without repeats, got {list(self.levels)}")
         require(self.n_samples >= 2, f"--n-samples must be >= 2, got {self.n_samples}")
         require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
         require(self.heldout_samples >= 1, f"--heldout-samples must be >= 1, got {self.heldout_samples}")
@@ -93,8 +95,9 @@ class RunConfig:
 
         require(self.update_scales in UPDATE_SCALES,
                 f"unknown --update-scales {self.update_scales!r}; choose one of {', '.join(UPDATE_SCALES)}")
-        require(self.quant_method in ("uniform", "kmeans"),
-                f"unknown quantization {self.quant_method!r}; choose uniform or kmeans")
+        require(self.quant_method in QUANT_METHODS,
+                f"unknown quantization {self.quant_method!r}; choose one of {', '.join(QUANT_METHODS)}")
+        require(self.init in INITS, f"unknown --init {self.init!r}; choose one of {', '.join(INITS)}")
         require(0.0 < self.heldout_fraction < 1.0, f"--heldout-fraction must lie in (0, 1), got {self.heldout_fraction}")
 
     def seed_for(self, purpose: str) -> int:

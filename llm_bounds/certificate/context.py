@@ -166,7 +166,7 @@ def unit_stats(res: EvalResult):
             {a: float(per_token_sq[i].var(ddof=1)) for i, a in enumerate(alphas)})
 
 
-def bounds_for(cfg: RunConfig, res: EvalResult, *, level: str, m: int, complexity_bits: float, vocab_size: int,
+def bounds_for(cfg: RunConfig, res: EvalResult, *, granularity: str, m: int, complexity_bits: float, vocab_size: int,
                method: str = "best") -> dict:
     """The nll bound (best over the α grid) and the top-k error bounds for one evaluation.
 
@@ -174,11 +174,11 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, level: str, m: int, complexit
     (``subsample_union``, :func:`level_grid_size`); its log2|grid| bits are already inside ``complexity_bits``.
     """
     emp, var, sq, sq_var = unit_stats(res)
-    common = dict(level=level, complexity_bits=complexity_bits, m=m, n=res.n, delta=cfg.delta, method=method,
+    common = dict(granularity=granularity, complexity_bits=complexity_bits, m=m, n=res.n, delta=cfg.delta, method=method,
                   subsample_union=level_grid_size(cfg))
     chosen, per_alpha = bound_over_alpha_grid(empirical_by_alpha=emp, variance_by_alpha=var,
-                                              centred_sq_by_alpha=sq if level == "token" else None,
-                                              centred_sq_variance_by_alpha=sq_var if level == "token" else None,
+                                              centred_sq_by_alpha=sq if granularity == "token" else None,
+                                              centred_sq_variance_by_alpha=sq_var if granularity == "token" else None,
                                               vocab_size=vocab_size, **common)
     out = {"nll": chosen.to_dict(), "nll_per_alpha": [{"alpha": r.alpha, "bound": r.bound, "empirical": r.empirical}
                                                      for r in per_alpha]}

@@ -125,7 +125,7 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
             res = ctx.evaluate("token", progress)
             save_eval(eval_path, res)
         K = complexity_for(cfg, message).total_bits
-        b = bounds_for(cfg, res, level="token", m=units.m, complexity_bits=K, vocab_size=ctx.tokenizer.vocab_size)
+        b = bounds_for(cfg, res, granularity="token", m=units.m, complexity_bits=K, vocab_size=ctx.tokenizer.vocab_size)
         results.append({"levels": L, "message_bytes": len(message), "bound_bpd": b["nll"]["bound"],
                         "empirical_bpd": b["nll"]["empirical"], "message": message})
         log_progress(progress, f"[select] L = {L}: {8 * len(message)} message bits, "

@@ -51,7 +51,7 @@ class UnitSet:
     are stream positions ``[score_start, score_end)``), all int64 stream indices.
     """
 
-    level: str
+    granularity: str
     grid: ScoringGrid
     context_start: np.ndarray
     score_start: np.ndarray
@@ -70,7 +70,7 @@ class UnitSet:
     @property
     def m(self) -> int:
         """The sample size of the bound: scored tokens (token level) or documents (document level)."""
-        return self.num_scored_tokens if self.level == "token" else self.num_units
+        return self.num_scored_tokens if self.granularity == "token" else self.num_units
 
     @property
     def weights(self) -> np.ndarray:
@@ -100,10 +100,10 @@ def document_units(doc_offsets: np.ndarray, grid: ScoringGrid) -> UnitSet:
     return UnitSet("document", grid, offsets[:-1] - 1, offsets[:-1].copy(), offsets[1:].copy(), int(offsets[-1]))
 
 
-def make_units(level: str, grid: ScoringGrid, num_tokens: int, doc_offsets: np.ndarray | None = None) -> UnitSet:
+def make_units(granularity: str, grid: ScoringGrid, num_tokens: int, doc_offsets: np.ndarray | None = None) -> UnitSet:
     """Units at ``level`` ("token" or "document") for a stream of ``num_tokens`` tokens."""
-    require(level in ("token", "document"), f"level must be 'token' or 'document', got {level!r}")
-    if level == "token":
+    require(granularity in ("token", "document"), f"granularity must be 'token' or 'document', got {granularity!r}")
+    if granularity == "token":
         return token_units(num_tokens, grid)
     require(doc_offsets is not None, "document-level units need the document offsets of the stream")
     return document_units(doc_offsets, grid)

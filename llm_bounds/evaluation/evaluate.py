@@ -47,7 +47,7 @@ class EvalResult:
     Shapes: ``[n]``, ``[n_alpha, n]`` or ``[n_k, n]``.
     """
 
-    level: str
+    granularity: str
     vocab_size: int
     alphas: np.ndarray
     ks: np.ndarray
@@ -227,7 +227,7 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=num_windows, desc=f"evaluating {len(unit_ids)} {units.level} units", unit="window")
+        bar = tqdm(total=num_windows, desc=f"evaluating {len(unit_ids)} {units.granularity} units", unit="window")
 
     model.eval()
     with torch.inference_mode():
@@ -285,7 +285,7 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
     per_token = counts_u.astype(np.float64)
     num_tokens = counts_u[inverse]
     return EvalResult(
-        level=units.level, vocab_size=int(vocab_size), alphas=alphas_arr, ks=ks_arr, unit_ids=unit_ids,
+        granularity=units.granularity, vocab_size=int(vocab_size), alphas=alphas_arr, ks=ks_arr, unit_ids=unit_ids,
         num_tokens=num_tokens, num_bytes=None if bytes_u is None else bytes_u[inverse],
         smoothed_bits=(s["smoothed"] / per_token)[:, inverse], unsmoothed_bits=(s["unsmoothed"] / per_token)[inverse],
         topk_error=(s["topk"] / per_token)[:, inverse], smoothed_bits_sum=s["smoothed"][:, inverse],

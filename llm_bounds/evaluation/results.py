@@ -14,7 +14,7 @@ def merge_evaluations(parts: list[EvalResult]) -> EvalResult:
     first = parts[0]
     joined = {k: (None if getattr(first, k) is None else np.concatenate([getattr(p, k) for p in parts], axis=-1))
               for k in _EVAL_ARRAYS if k not in ("alphas", "ks")}
-    return EvalResult(level=first.level, vocab_size=first.vocab_size, alphas=first.alphas, ks=first.ks,
+    return EvalResult(granularity=first.granularity, vocab_size=first.vocab_size, alphas=first.alphas, ks=first.ks,
                       tokens_forwarded=sum(p.tokens_forwarded for p in parts),
                       seconds=max(p.seconds for p in parts), **joined)
 
@@ -27,10 +27,11 @@ _EVAL_ARRAYS = ("alphas", "ks", "unit_ids", "num_tokens", "num_bytes", "smoothed
 def save_eval(path: Path, res: EvalResult) -> None:
     """Cache an evaluation, atomically (rank 0 only, through :func:`write_atomic`)."""
     arrays = {k: getattr(res, k) for k in _EVAL_ARRAYS if getattr(res, k) is not None}
-    write_atomic(path, lambda f: np.savez(f, level=np.array(res.level), vocab_size=np.array(res.vocab_size), **arrays))
+    write_atomic(path, lambda f: np.savez(f, level=np.array(res.granularity),  # the cache's key
+                                                 vocab_size=np.array(res.vocab_size), **arrays))
 
 
 def load_eval(path: Path) -> EvalResult:
     with np.load(path) as f:
         arrays = {k: (f[k] if k in f.files else None) for k in _EVAL_ARRAYS}
-        return EvalResult(level=str(f["level"]), vocab_size=int(f["vocab_size"]), **arrays)
+        return EvalResult(granularity=str(f["level"]), vocab_size=int(f["vocab_size"]), **arrays)

@@ -35,10 +35,9 @@ import zlib
 import numpy as np
 import constriction
 
-
 from llm_bounds.core.errors import BoundInputError
-from llm_bounds.message.quantize import Quantized
 from llm_bounds.message.bitio import BitReader, BitWriter, MessageError, read_varint, varint
+from llm_bounds.message.quantize import MAX_LEVELS, Quantized
 
 MAGIC = b"zq"
 FORMAT_VERSION = 1
@@ -46,7 +45,6 @@ MODELS = ("static", "kt", "gaussian", "laplace")
 CODEBOOK_DTYPES = {0: np.float16}
 INDEX_DTYPES = {0: np.int32}
 MAX_D = 1 << 36
-MAX_LEVELS = 1 << 16
 PARAMETRIC_PRECISION_BITS = 24   # parametric masses become integer weights in units of 2^-24
 KT_MAX_BLOCK = 4096              # the KT model is refreshed at least every this many symbols
 KT_GROWTH_DIVISOR = 16           # ... and after each block of (symbols seen so far)/16
