@@ -1,4 +1,4 @@
-"""`python scripts/bound.py --help`: see bounds/cli.py."""
+"""`python scripts/bound.py --help`: see llm_bounds_cli/bound.py."""
 import sys
 from pathlib import Path
 

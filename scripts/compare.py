@@ -1,4 +1,4 @@
-"""`python scripts/compare.py --help`: bounds across model sizes (see bounds/compare.py)."""
+"""`python scripts/compare.py --help`: bounds across model sizes (see llm_bounds_cli/compare.py)."""
 import sys
 from pathlib import Path
 

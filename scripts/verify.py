@@ -1,4 +1,4 @@
-"""`python scripts/verify.py --help`: see bounds/cli.py."""
+"""`python scripts/verify.py --help`: see llm_bounds_cli/verify.py."""
 import sys
 from pathlib import Path
 
