@@ -23,7 +23,7 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="registry name (gpt2, gpt2-l4-d128, ...), Hugging Face id or local directory")
     p.add_argument("--init", help="scratch (a seeded random init) | pretrained (the published weights)")
     p.add_argument("--tokenizer", help="bytes | gpt2 | a Hugging Face tokenizer id | a folder of tokenizer files "
-                                       "(offline: e.g. ../shared/data/gpt2-tokenizer); default: gpt2 for the "
+                                       "(offline: a folder with vocab.json and merges.txt); default: gpt2 for the "
                                        "GPT-2 family, the model's own for pretrained ids, else bytes")
     p.add_argument("--tokenizer-dir", dest="tokenizer_dir", help="folder with the tokenizer files (offline use)")
     p.add_argument("--dataset", help="kjv | a .txt/.jsonl file or a directory | hf:NAME[:CONFIG[:SPLIT]]")
@@ -43,7 +43,14 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--qat-steps", dest="qat_steps", type=int, help="quantization-aware fine-tuning steps")
     p.add_argument("--alpha", dest="alphas", type=float_list, help="smoothing weights, a comma list (a charged grid)")
     p.add_argument("--delta", type=float, help="failure probability of the bound")
-    p.add_argument("--n-samples", dest="n_samples", type=int, help="token-level units sampled for the evaluation")
+    p.add_argument("--n-samples", dest="n_samples", type=count_or_all,
+                   help="token-level units sampled for the evaluation, or 'all' (every unit once: no subsample term)")
+    p.add_argument("--tuning", dest="sample_stream", action="store_const", const="tuning",
+                   help="draw every sample from the tuning stream, which no certificate uses: compare configs with "
+                        "this, then certify the chosen one without it and with --configs-compared")
+    p.add_argument("--configs-compared", dest="configs_compared", type=int,
+                   help="how many configurations were compared by their bound to choose this one (charged: "
+                        "log2 N bits in K, and every subsample δ split N ways)")
     p.add_argument("--n-documents", dest="n_documents", type=int, help="documents sampled (0: no document bound)")
     p.add_argument("--heldout-samples", dest="heldout_samples", type=int, help="held-out units sampled (informational loss)")
     p.add_argument("--max-steps", dest="max_steps", type=int, help="training steps for z")
@@ -53,9 +60,22 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, help="stride S in tokens (scored tokens per unit)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu | cuda | auto")
+    p.add_argument("--eval-dtype", dest="eval_dtype",
+                   help="float32 (default: exact, batch-independent logits) | bfloat16 (autocast, faster on GPU)")
+    p.add_argument("--eval-batch-size", dest="eval_batch_size", type=int, help="windows per evaluation forward pass")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<preset>-<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
+
+
+def count_or_all(text: str):
+    """An integer, or the word ``all``."""
+    if text == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
 
 
 def config_from_args(args):

@@ -4,8 +4,10 @@
         --complexity-bits 100373 --m 8009762 --n 10000 --alpha 0.1 --vocab-size 50257 --delta 0.05
 
 ``--alpha`` may be a comma list: the grid is then charged (log2|grid| bits, and the subsample δ
-split over the grid; see :func:`bounds.generalization.bound_over_alpha_grid`), ``--empirical``
-(and ``--subsample-variance``) give one value per α, or one value used for every α.
+split over the grid; see :func:`llm_bounds.bound.generalization.bound_over_alpha_grid`), and
+``--empirical`` (and ``--subsample-variance``) must give one value per α, in the same order: the
+smoothed loss changes with α, so one value for the whole grid would let the grid pick an α whose
+real empirical risk is higher, and the printed bound would not hold.
 Bad input prints one line ``calc.py: error: …`` and exits with code 2.
 """
 from __future__ import annotations
@@ -85,8 +87,10 @@ def calculate(args: argparse.Namespace) -> dict:
     alphas = _floats(args.alpha, "--alpha")
 
     def per_alpha(values, name):
-        require(len(values) in (1, len(alphas)), f"{name} needs one value or one per alpha ({len(alphas)})")
-        return dict(zip(alphas, values if len(values) == len(alphas) else values * len(alphas)))
+        require(len(values) == len(alphas),
+                f"{name} needs one value per alpha ({len(alphas)} alphas, got {len(values)} values): the smoothed "
+                f"loss changes with alpha, so give {name} as a comma list in the order of --alpha")
+        return dict(zip(alphas, values))
 
     chosen, all_results = bound_over_alpha_grid(
         empirical_by_alpha=per_alpha(empirical, "--empirical"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from llm_bounds.certificate.sweep import compare_models, markdown_table
+from llm_bounds.certificate.sweep import BASELINES, compare_models, markdown_table
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.core.files import write_atomic
 from llm_bounds.subspace.registry import LADDER
@@ -26,6 +26,11 @@ def plot_png(rows: list[dict], path: Path, random_guess: float) -> None:
     ax.plot(params, [r["complexity_term_bpd"] for r in rows], "^-", label="complexity term")
     ax.plot(params, [r["subsample_term_bpd"] for r in rows], "v:", label="subsample term")
     ax.axhline(random_guess, color="grey", ls="--", label="random guess log2 V")
+    # classical compressors on the same bytes, in bits per token of the first row's tokenizer
+    for (column, name), style in zip(BASELINES.items(), ("-.", (0, (1, 1)), (0, (5, 2)))):
+        if rows and rows[0].get(column) is not None:
+            ax.axhline(rows[0][column] * rows[0]["bytes_per_token"], color="tab:brown", ls=style, lw=0.9,
+                       label=f"{name} (same bytes; not a bound)")
     for p, r in zip(params, rows):
         ax.annotate(r["model"], (p, r["bound_bpd"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")

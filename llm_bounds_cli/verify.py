@@ -15,11 +15,14 @@ def verify_main(argv=None) -> int:
     p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance for floats")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    notes: list[str] = []
     try:
-        problems = verify_certificate(args.certificate, rtol=args.rtol, progress=not args.quiet)
+        problems = verify_certificate(args.certificate, rtol=args.rtol, progress=not args.quiet, notes=notes)
     except BoundInputError as e:
         print(f"verify.py: not verified: {e}", file=sys.stderr)
         return 1
+    for line in notes:
+        print(f"verify.py: note: {line}", file=sys.stderr)
     if problems:
         for line in problems[:20]:
             print(f"verify.py: mismatch: {line}", file=sys.stderr)

@@ -78,9 +78,27 @@ def test_hoeffding_and_kl_hand_values():
 def test_token_level_error_bound_by_hand():
     # No subsampling: bound = R̂ + sqrt((K ln2 + ln(1/δ)) / (2m)), range 1.
     res = generalization_bound(granularity="token", metric="error", empirical=0.4, complexity_bits=1000, m=10**6,
-                               delta=0.05, method="best")
+                               delta=0.05, method="hoeffding")
     assert res.complexity_method == "azuma-hoeffding" and res.subsample_method == "none"
     assert res.bound == pytest.approx(0.4 + math.sqrt((1000 * math.log(2) + math.log(20)) / 2e6))
+
+
+def test_token_level_error_martingale_kl_by_hand():
+    """bound = min over the 57-point λ grid of (1 − exp(−λR̂ − L))/(1 − e^(−λ)), L = (K ln2 + ln(1/δ) + ln 57)/m;
+    optimizing λ gives kl(R̂ ‖ bound) = L, so on the grid kl(R̂ ‖ bound) is at least L and close to it."""
+    for q in (0.4, 0.01, 0.0):
+        res = generalization_bound(granularity="token", metric="error", empirical=q, complexity_bits=1000, m=10**6,
+                                   delta=0.05, method="best")
+        assert res.complexity_method == "martingale-kl"
+        L = (1000 * math.log(2) + math.log(20) + math.log(57)) / 1e6
+        lam = 2.0 ** (np.arange(57) / 4 - 10)
+        by_hand = float(np.min((1 - np.exp(-lam * q - L)) / (1 - np.exp(-lam))))
+        assert res.bound == pytest.approx(by_hand, rel=1e-12)
+        kl = (q * math.log(q / res.bound) if q > 0 else 0.0) + (1 - q) * math.log((1 - q) / (1 - res.bound))
+        assert L * (1 - 1e-9) <= kl <= 1.02 * L
+        azuma = 0.4 + math.sqrt((1000 * math.log(2) + math.log(20)) / 2e6) if q == 0.4 else None
+        if azuma is not None:
+            assert res.bound < azuma + 1e-4   # never much looser than Azuma, even at R̂ = 0.4
 
 
 def test_alpha_grid_is_charged_in_both_terms():

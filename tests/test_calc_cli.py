@@ -54,3 +54,18 @@ def test_bad_input_is_one_line_exit_2(change):
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr and "error" in lines[0]
+
+
+def test_an_alpha_grid_needs_one_empirical_value_per_alpha():
+    """One --empirical for the whole grid would let the grid pick an α whose real risk is higher."""
+    args = list(EXAMPLE)
+    args[args.index("--alpha") + 1] = "0.01,0.1"
+    res = run(*args)
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and "one value per alpha" in res.stderr
+    args[args.index("--empirical") + 1] = "10.5,10.0"
+    ok = run(*args, "--subsample-variance", "4.0")
+    assert ok.returncode == 2 and "--subsample-variance needs one value per alpha" in ok.stderr
+    ok = run(*args, "--subsample-variance", "4.1,4.0")
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["per_alpha"]) == 2

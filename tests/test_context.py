@@ -1,13 +1,14 @@
 """The shared pieces of a run: the one atomic writer, the seeds, the run folder's names and the run
 context (built once; the only code that sets the model's z; each message decoded once)."""
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
 from llm_bounds.certificate.config import preset_config
-from llm_bounds.certificate.context import RunContext, complexity_for, level_grid_size
+from llm_bounds.certificate.context import RunContext, complexity_for, grid_union, searched_grids
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.core.files import sha256_hex, write_atomic
@@ -25,6 +26,9 @@ def test_write_atomic_writes_bytes_text_and_writer_functions(tmp_path):
     assert (tmp_path / "b.txt").read_bytes() == "é".encode()
     assert np.load(tmp_path / "c.npy").tolist() == [0, 1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.txt", "c.npy"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~mask   # not mkstemp's 0600
 
 
 def test_write_atomic_failure_keeps_the_old_file_and_leaves_no_debris(tmp_path):
@@ -42,7 +46,8 @@ def test_write_atomic_failure_keeps_the_old_file_and_leaves_no_debris(tmp_path):
 
 
 def test_seed_derivations_separate_purposes_and_streams():
-    purposes = ("init", "projection", "lora", "train", "sample", "sample-documents", "sample-heldout", "qat")
+    purposes = ("init", "projection", "lora", "train", "certificate-sample-token", "certificate-sample-document",
+                "certificate-sample-heldout", "tuning-sample-token", "qat")
     assert len({derive_seed(0, p) for p in purposes}) == len(purposes)
     assert all(0 <= derive_seed(s, "sample") < 2 ** 31 for s in range(20))
     assert derive_stream_seed(5, "kron") != derive_stream_seed(5, "fastfood") != derive_stream_seed(6, "kron")
@@ -64,11 +69,25 @@ def test_run_folder_names_are_the_resume_contract(tmp_path):
     assert json.loads(folder.settings.read_text()) == {"seed": 0}
 
 
-def test_level_grid_is_charged_in_k_from_one_number():
+def test_searched_grids_are_charged_in_k_and_in_the_subsample_split_from_one_table():
     one, three = preset_config("smoke", levels=(17,)), preset_config("smoke", levels=(11, 17, 33))
-    assert level_grid_size(one) == 1 and level_grid_size(three) == 3
-    k1, k3 = complexity_for(one, b"\x00" * 100), complexity_for(three, b"\x00" * 100)
+    tuned = preset_config("smoke", levels=(11, 17, 33), configs_compared=16)
+    assert (grid_union(one), grid_union(three), grid_union(tuned)) == (1, 3, 48)
+    assert searched_grids(tuned) == {"levels": 3, "configs_compared": 16}
+    k1, k3, k48 = (complexity_for(c, b"\x00" * 100) for c in (one, three, tuned))
     assert k3.total_bits - k1.total_bits == pytest.approx(np.log2(3), rel=1e-12)
+    assert k48.total_bits - k3.total_bits == pytest.approx(4.0, rel=1e-12)   # log2 16
+
+
+def test_certificate_and_tuning_samples_use_different_seed_purposes():
+    cert, tune = preset_config("smoke"), preset_config("smoke", sample_stream="tuning")
+    purposes = {cert.sample_purpose(s) for s in ("token", "document", "heldout")}
+    assert purposes.isdisjoint({tune.sample_purpose(s) for s in ("token", "document", "heldout")})
+    assert len(purposes) == 3 and "sample" not in purposes   # "sample" was the version-1 purpose
+    with pytest.raises(BoundInputError, match="unknown sample stream"):
+        preset_config("smoke", sample_stream="test")
+    with pytest.raises(BoundInputError, match="--configs-compared must be an integer >= 1"):
+        preset_config("smoke", configs_compared=0)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +108,8 @@ def test_run_context_builds_units_and_samples_once(ctx):
     assert ctx.tokens("heldout") is ctx.corpus.heldout_tokens
     again = RunContext.build(cfg)
     assert all(np.array_equal(again.sample_ids[k], ctx.sample_ids[k]) for k in ctx.sample_ids)
+    tuning = RunContext.build(preset_config("smoke", dataset=cfg.dataset, sample_stream="tuning"))
+    assert not np.array_equal(tuning.sample_ids["token"], ctx.sample_ids["token"])
 
 
 def test_messages_are_decoded_once_and_loaded_only_when_the_model_holds_something_else(ctx, monkeypatch):
@@ -109,3 +130,12 @@ def test_messages_are_decoded_once_and_loaded_only_when_the_model_holds_somethin
     ctx.load_message(message)
     assert (len(decodes), len(sets)) == (1, 3) and ctx.holds == sha256_hex(message)
     assert not ctx.model.training
+
+
+def test_scored_text_is_exactly_the_scored_training_bytes(ctx):
+    text = ctx.scored_text()
+    assert len(text) == ctx.scored_bytes()
+    units = ctx.units["token"]
+    start, end = int(units.score_start.min()), int(units.score_end.max())
+    ids = np.asarray(ctx.corpus.train_tokens[start:end])
+    assert text == bytes(int(i) for i in ids if i < 256)

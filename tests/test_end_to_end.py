@@ -116,3 +116,66 @@ def test_quantization_aware_finetuning_run_verifies(tmp_path):
     cert = run(cfg, tmp_path / "qat", progress=False)
     assert cert["config"]["qat_steps"] == 3
     assert verify_certificate(tmp_path / "qat", progress=False) == []  # a run folder works too
+
+
+def test_certificate_records_environment_baselines_and_its_sample_stream(smoke_run):
+    out, _ = smoke_run
+    cert = json.loads((out / "certificate.json").read_text())
+    env = cert["environment"]
+    assert env["device"] == "cpu" and env["eval_dtype"] == "float32"
+    assert env["versions"]["torch"] and env["versions"]["transformers"] and env["versions"]["python"]
+    base = cert["baseline_bits_per_byte"]
+    assert set(base) >= {"gzip -9", "bzip2 -9", "xz -9e", "bytes"} and base["bytes"] == cert["m_bytes"]
+    assert all(1.0 < base[k] < 4.0 for k in ("gzip -9", "bzip2 -9", "xz -9e"))  # English text
+    assert cert["sample_stream"] == "certificate" and cert["certificate_version"] == 2
+    summary = (out / "summary.md").read_text()
+    assert "xz -9e" in summary and "classical compressors" in summary
+    quant = cert["informational"]["quantization"]
+    assert quant["units"] == cert["n"] and quant["quantized_empirical_bpd"] == pytest.approx(cert["empirical_bpd"])
+
+
+def test_verify_notes_other_versions_and_still_verifies(smoke_run, tmp_path):
+    out, _ = smoke_run
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    cert = json.loads((other / "certificate.json").read_text())
+    cert["environment"]["versions"]["torch"] = "0.0.1"
+    (other / "certificate.json").write_text(json.dumps(cert))
+    res = script("verify.py", other / "certificate.json", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "verified"
+    assert "note: verifying under another environment (torch 0.0.1 when certified" in res.stderr
+
+
+def test_verify_refuses_a_version_1_certificate_with_the_commit_that_verifies_it(smoke_run, tmp_path):
+    out, _ = smoke_run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    cert = json.loads((old / "certificate.json").read_text())
+    cert["certificate_version"] = 1
+    (old / "certificate.json").write_text(json.dumps(cert))
+    res = script("verify.py", old / "certificate.json", "--quiet")
+    assert res.returncode == 1 and "version-1 certificate" in res.stderr and "commit" in res.stderr
+
+
+def test_every_unit_and_tuning_runs_on_a_small_text(tmp_path):
+    """--n-samples all: the whole training set is scored, no subsample term; --tuning draws its
+    samples from another stream; --configs-compared is charged in K."""
+    text = tmp_path / "small"
+    text.mkdir()
+    for i in range(12):
+        (text / f"{i:02d}.txt").write_text(f"Chapter {i}. In the beginning God created the heaven and the earth. " * 8)
+    common = ["--preset", "smoke", "--dataset", text, "--max-steps", "3", "--n-documents", "0", "--quiet"]
+    res = script("bound.py", *common, "--n-samples", "all", "--configs-compared", "4", "--out", tmp_path / "all")
+    assert res.returncode == 0, res.stderr[-2000:]
+    cert = json.loads((tmp_path / "all" / "certificate.json").read_text())
+    nll = cert["terms"]["token"]["nll"]
+    assert cert["every_unit_evaluated"] and nll["subsample_term"] == 0.0 and nll["n"] is None
+    assert cert["terms"]["complexity"]["hyperparameters"] == {"levels": 1, "configs_compared": 4}
+    assert nll["subsample_union"] == 4 * len(cert["config"]["alphas"])  # the configs and the α grid
+    res = script("verify.py", tmp_path / "all", "--quiet")
+    assert res.returncode == 0 and res.stdout.strip() == "verified", res.stderr[-2000:]
+    res = script("bound.py", *common, "--n-samples", "16", "--tuning", "--out", tmp_path / "tune")
+    assert res.returncode == 0, res.stderr[-2000:]
+    tune = json.loads((tmp_path / "tune" / "certificate.json").read_text())
+    assert tune["sample_stream"] == "tuning" and "Tuning run" in (tmp_path / "tune" / "summary.md").read_text()

@@ -7,7 +7,7 @@ import torch
 
 from llm_bounds.data.corpus import build_corpus, load_documents
 from llm_bounds.core.errors import BoundInputError
-from llm_bounds.evaluation.evaluate import DEFAULT_KS, evaluate_units, sample_units
+from llm_bounds.evaluation.evaluate import DEFAULT_KS, evaluate_units, sample_units, target_rank
 from llm_bounds.data.scoring import ScoringGrid, make_units
 from llm_bounds.data.tokenizers import ByteTokenizer, get_tokenizer
 
@@ -200,3 +200,48 @@ def test_bad_inputs(byte_corpus):
     long_units = make_units("token", ScoringGrid(2 * T, S), byte_corpus.num_train_tokens)
     with pytest.raises(BoundInputError, match="context"):
         evaluate_units(model, byte_corpus.train_tokens, long_units, [0], alphas=ALPHAS, progress=False)
+
+
+def test_ties_count_against_the_target_so_the_top_k_set_holds_k_ids():
+    logits = torch.tensor([[1.0, 1.0, 1.0, 0.0], [2.0, 1.0, 2.0, 2.0], [0.0, 3.0, 1.0, 3.0]])
+    targets = torch.tensor([2, 0, 3])
+    # row 0: ids 0 and 1 tie with the target and come first; row 1: nothing beats id 0;
+    # row 2: id 1 ties and comes first
+    assert target_rank(logits, targets).tolist() == [2, 0, 1]
+
+
+def test_a_constant_model_is_wrong_at_top_1_unless_the_target_has_the_lowest_id():
+    """Every logit ties: the top-k set is ids 0..k-1, so the error is the share of targets ≥ k.
+    Counting only strictly larger logits would report a top-1 error of 0."""
+    class Constant(torch.nn.Module):
+        def forward(self, ids):
+            return torch.zeros(*ids.shape, 257)
+
+    tok = ByteTokenizer()
+    corpus = build_corpus(["abcabc hello world " * 20], tok, heldout_fraction=0.0, seed=0, cache_dir=False)
+    units = make_units("token", ScoringGrid(T, S), corpus.num_train_tokens)
+    ids = np.arange(units.num_units)
+    res = evaluate_units(Constant(), corpus.train_tokens, units, ids, alphas=[0.1], ks=(1, 100, 257),
+                         token_nbytes=tok.token_nbytes, vocab_size=257, progress=False)
+    targets = np.concatenate([corpus.train_tokens[units.score_start[u]:units.score_end[u]] for u in ids])
+    per_unit = [corpus.train_tokens[units.score_start[u]:units.score_end[u]] for u in ids]
+    for i, k in enumerate((1, 100, 257)):
+        expect = np.array([np.mean(t >= k) for t in per_unit])
+        np.testing.assert_allclose(res.topk_error[i], expect, rtol=0, atol=1e-12)
+    assert res.topk_error[0].mean() > 0.9 and np.all(targets < 257)
+
+
+def test_a_units_results_do_not_depend_on_which_units_share_its_batch(byte_corpus):
+    """Every forward pass has one shape (the last batch is padded), so a unit's metrics are the
+    same bits whatever else was sampled: the evaluated function does not depend on the sample."""
+    tok = ByteTokenizer()
+    model = tiny_gpt2(257, 256, seed=3)
+    units = make_units("token", ScoringGrid(T, S), byte_corpus.num_train_tokens)
+    mine = np.array([2, 9, 17])
+    others = np.setdiff1d(np.arange(units.num_units), mine)[:10]
+    kw = dict(alphas=ALPHAS, batch_size=4, token_nbytes=tok.token_nbytes, vocab_size=257, progress=False)
+    alone = evaluate_units(model, byte_corpus.train_tokens, units, mine, **kw)
+    mixed = evaluate_units(model, byte_corpus.train_tokens, units, np.concatenate([others, mine]), **kw)
+    for name in ("smoothed_bits", "unsmoothed_bits", "topk_error", "smoothed_sq_dev_sum"):
+        a, b = getattr(alone, name), getattr(mixed, name)
+        assert a[..., :].tobytes() == b[..., -len(mine):].tobytes(), name

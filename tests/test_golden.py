@@ -1,7 +1,8 @@
 """Golden files: the smoke preset's message and certificate, pinned byte for byte.
 
-The files in ``tests/golden`` were written before the library was re-layered (see its README).
-A refactor that changes the message, a seed, the sample or any certified number fails here.
+``tests/golden/smoke-*`` are the current (version-2) files; ``smoke-v1-*`` were written before
+the library was re-layered, with version-1 bounds (see the folder's README). A change that moves
+the message, a seed, the sample or any certified number fails here.
 """
 import hashlib
 import json
@@ -26,14 +27,15 @@ def script(name, *args):
 
 def certified_part(cert: dict) -> dict:
     """Everything the message justifies (``informational`` holds timings and the training log;
-    ``environment`` the machine and library versions it was produced with)."""
-    return {k: v for k, v in cert.items() if k not in ("informational", "environment")}
+    ``environment`` and ``baseline_bits_per_byte`` are not re-derived either)."""
+    return {k: v for k, v in cert.items() if k not in ("informational", "environment", "baseline_bits_per_byte")}
 
 
-def test_golden_message_hash_is_the_file():
-    data = (GOLDEN / "smoke-message.bin").read_bytes()
-    assert hashlib.sha256(data).hexdigest() == GOLDEN_SHA256
-    assert json.loads((GOLDEN / "smoke-certificate.json").read_text())["message_sha256"] == GOLDEN_SHA256
+@pytest.mark.parametrize("name", ["smoke", "smoke-v1"])
+def test_golden_message_hash_is_the_file(name):
+    data = (GOLDEN / f"{name}-message.bin").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_SHA256  # the message did not change with version 2
+    assert json.loads((GOLDEN / f"{name}-certificate.json").read_text())["message_sha256"] == GOLDEN_SHA256
 
 
 @pytest.mark.skipif(torch.__version__.split("+")[0] != TORCH_VERSION,
@@ -50,11 +52,21 @@ def test_smoke_preset_gives_the_golden_message_and_certificate(tmp_path):
     assert {k: new.get(k) for k in old} == old  # keys added later may follow; none may change
 
 
-def test_certificate_written_before_the_change_verifies(tmp_path):
-    run = tmp_path / "old"
+def copy_run(tmp_path, name):
+    run = tmp_path / name
     run.mkdir()
-    shutil.copy(GOLDEN / "smoke-message.bin", run / "message.bin")
-    shutil.copy(GOLDEN / "smoke-certificate.json", run / "certificate.json")
-    res = script("verify.py", run / "certificate.json", "--quiet")
+    shutil.copy(GOLDEN / f"{name}-message.bin", run / "message.bin")
+    shutil.copy(GOLDEN / f"{name}-certificate.json", run / "certificate.json")
+    return run
+
+
+def test_the_golden_certificate_verifies(tmp_path):
+    res = script("verify.py", copy_run(tmp_path, "smoke") / "certificate.json", "--quiet")
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "verified"
+
+
+def test_a_version_1_certificate_is_refused_with_the_commit_that_verifies_it(tmp_path):
+    res = script("verify.py", copy_run(tmp_path, "smoke-v1") / "certificate.json", "--quiet")
+    assert res.returncode == 1
+    assert "version-1 certificate" in res.stderr and "e2eecf1" in res.stderr

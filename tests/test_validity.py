@@ -11,6 +11,7 @@ Scenarios
   the mean conditional expectation along the realised path (the token-level risk).
 * subsampling: n units drawn with replacement from the m units of the chosen hypothesis.
 """
+import functools
 import math
 
 import numpy as np
@@ -266,3 +267,129 @@ def test_freedman_with_dropped_range_term_is_caught(hetero_select):
         return e + float(np.min(psi_exp(lam) * s / lam))
     rate = freedman_failure_rate(no_range, hetero_select, K=6)
     assert rate > slack_limit(DELTA, TRIALS)
+
+
+# ---- the martingale kl bound for 0-1 losses (token-level top-k errors) ---------------------------
+
+def rare_error_tokens(rng, trials, H, m):
+    """Rare, dependent 0/1 errors: P(e_t = 1 | past) = 0.01 + 0.05·e_{t−1} (bursts after an error)."""
+    losses = np.empty((trials, H, m))
+    cond = np.empty((trials, H, m))
+    prev = np.zeros((trials, H))
+    for t in range(m):
+        p = 0.01 + 0.05 * prev
+        cond[..., t] = p
+        prev = (rng.random((trials, H)) < p).astype(np.float64)
+        losses[..., t] = prev
+    return losses, cond.mean(-1)
+
+
+@pytest.fixture(scope="module")
+def rare_select():
+    H = 32
+    losses, risks = rare_error_tokens(np.random.default_rng(11), TRIALS, H, 400)
+    return losses, risks, math.log2(H)
+
+
+def test_martingale_kl_holds_on_rare_dependent_errors_under_selection(rare_select):
+    losses, risks, K = rare_select
+    assert generalization_bound(granularity="token", metric="error", empirical=0.01, complexity_bits=K, m=400,
+                                delta=DELTA).complexity_method == "martingale-kl"
+    rate = failure_rate(sound("best"), losses, risks, granularity="token", K=K)
+    assert rate <= slack_limit(DELTA, TRIALS)
+
+
+def test_martingale_kl_is_far_tighter_than_azuma_for_rare_errors(rare_select):
+    losses, risks, K = rare_select
+    kw = dict(granularity="token", metric="error", empirical=0.005, complexity_bits=K, m=400, delta=DELTA)
+    kl, azuma = generalization_bound(method="best", **kw), generalization_bound(method="hoeffding", **kw)
+    assert kl.bound < 0.6 * azuma.bound
+    assert kl.kl_martingale_lambda is not None and azuma.kl_martingale_lambda is None
+
+
+@functools.lru_cache(maxsize=1)
+def selected_rare_rates(trials=TRIALS, H=2 ** 14, m=2000, p=0.02, seed=12):
+    """The lowest of H i.i.d. Binomial(m, p) error counts per trial, as a rate: selection among many
+    hypotheses (K = log2 H bits) makes the bound nearly tight, so a dropped term shows."""
+    counts = np.random.default_rng(seed).binomial(m, p, size=(trials, H))
+    return counts.min(axis=1) / m, p, m, math.log2(H)
+
+
+def kl_failure_rate(bound_fn):
+    rates, p, m, K = selected_rare_rates()
+    return float(np.mean([p > bound_fn(empirical=float(e), complexity_bits=K, m=m) for e in rates]))
+
+
+def test_martingale_kl_holds_when_selection_makes_it_tight():
+    rate = kl_failure_rate(lambda **kw: generalization_bound(granularity="token", metric="error", delta=DELTA,
+                                                               **kw).bound)
+    assert rate <= slack_limit(DELTA, TRIALS)
+
+
+def test_martingale_kl_without_its_complexity_term_is_caught():
+    rate = kl_failure_rate(lambda **kw: generalization_bound(granularity="token", metric="error", delta=DELTA,
+                                                               **{**kw, "complexity_bits": 0}).bound)
+    assert rate > slack_limit(DELTA, TRIALS), "a martingale kl bound without K went unnoticed"
+
+
+def test_martingale_kl_with_the_curvature_dropped_is_caught():
+    """R ≤ R̂ + L/λ (the MGF's curvature dropped) is too small for rare errors."""
+    from llm_bounds.bound.concentration import bernoulli_lambda_grid
+    lam = bernoulli_lambda_grid()
+
+    def wrong(empirical, complexity_bits, m):
+        L = (complexity_bits * math.log(2) + math.log(1 / DELTA) + math.log(lam.size)) / m
+        return float(np.min(empirical + L / lam))
+    assert kl_failure_rate(wrong) > slack_limit(DELTA, TRIALS)
+
+
+# ---- the subsample term with the running-mean centre (i.i.d. draws, variance-aware) ----------------
+
+def subsample_failure_rate(ucb, *, trials=TRIALS, m=20_000, n=2000, p=0.3, seed=21):
+    """How often ``ucb(draws)`` falls below the full mean R̂_m of m fixed 0/1 units, over
+    ``trials`` resamplings of n draws with replacement (the target of every subsample term)."""
+    rng = np.random.default_rng(seed)
+    fails = 0
+    for _ in range(trials):
+        units = rng.random(m) < p
+        draws = units[rng.integers(0, m, n)].astype(np.float64)
+        fails += units.mean() > ucb(draws)
+    return fails / trials
+
+
+def running_ucb(draws, **change):
+    from llm_bounds.bound.concentration import running_centred_square
+    kw = dict(granularity="document", metric="error", empirical=float(draws.mean()), complexity_bits=0.0,
+              m=20_000, n=len(draws), delta=DELTA, subsample_running_sq=running_centred_square(draws, 0.0, 1.0))
+    res = generalization_bound(**{**kw, **change})
+    assert res.subsample_method in ("freedman-running-mean", "kl") and res.subsample_union == 2
+    return res.full_empirical_ucb
+
+
+def test_running_mean_subsample_term_holds():
+    r = 2000 / (2000 + 20_000)
+    assert subsample_failure_rate(running_ucb) <= slack_limit(DELTA * (1 - r), TRIALS)
+
+
+def test_running_mean_subsample_term_beats_maurer_pontil_when_the_spread_is_small():
+    from llm_bounds.bound.concentration import running_centred_square
+    draws = np.random.default_rng(3).normal(3.36, 0.2, 20_000).clip(0.05, 17.0)
+    kw = dict(granularity="token", metric="nll", empirical=float(draws.mean()), complexity_bits=7450.0, m=4_000_000,
+              n=len(draws), delta=0.05, alpha=0.001, vocab_size=257, subsample_variance=float(draws.var(ddof=1)))
+    lo, hi = 0.0056, 17.97
+    mp = generalization_bound(method="bernstein", **kw)       # Maurer–Pontil alone, no union
+    old = generalization_bound(method="best", **kw)           # the best of kl and Maurer–Pontil, δ split 2 ways
+    run = generalization_bound(method="best", subsample_running_sq=running_centred_square(draws, lo, hi), **kw)
+    assert run.subsample_method == "freedman-running-mean" and old.subsample_method == "bernstein"
+    assert run.subsample_term < 0.92 * mp.subsample_term and run.subsample_term < 0.9 * old.subsample_term
+
+
+def test_running_mean_subsample_term_without_its_variance_term_is_caught():
+    from llm_bounds.bound.concentration import freedman_lambda_grid
+    lam = freedman_lambda_grid()
+    r = 2000 / (2000 + 20_000)
+
+    def range_only(draws):  # the Freedman width with the ψ(λ)·V term dropped
+        L = math.log(1 / ((1 - r) * DELTA)) + math.log(lam.size)
+        return float(draws.mean() + np.min(L / (lam * len(draws))))
+    assert subsample_failure_rate(range_only) > slack_limit(DELTA * (1 - r), TRIALS)

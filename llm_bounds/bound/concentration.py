@@ -15,6 +15,8 @@ function                   i.i.d. observations             martingale (bounded d
 ``ucb_kl``                 Chernoff / Hoeffding (1963)      not used (see its docstring)
                            Thm 1 (binomial tail)
 ``ucb_empirical_bernstein``  Maurer & Pontil (2009), Thm 4  not valid
+``ucb_freedman_martingale``  (valid)                       Freedman-type, predictable centre
+``ucb_bernoulli_martingale`` (valid)                       kl form for [0, 1] losses
 =========================  ==============================  =====================================
 """
 from __future__ import annotations
@@ -171,3 +173,56 @@ def ucb_freedman_martingale(mean: float, centred_sq_mean: float, lo: float, hi: 
     widths = width * L / (lam * count) + psi_exp(lam) * centred_sq_mean / (lam * width)
     j = int(np.argmin(widths))
     return float(mean + widths[j]), float(lam[j])
+
+
+def running_centred_square(values, lo: float, hi: float) -> float:
+    """(1/n)·Σ_i (x_i − c_i)² with the predictable running-mean centre c_i = mean(x_1..x_{i−1})
+    (c_1 = (lo + hi)/2), in squared units: the V/n that :func:`ucb_freedman_martingale` needs to
+    bound the mean of n **i.i.d.** draws (taken in their drawn order) with a variance-aware width.
+
+    The centre uses only earlier draws, so it is predictable and the bound stays valid; with i.i.d.
+    draws it converges to the mean, so V/n approaches the variance of one draw.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    require(x.ndim == 1 and x.size >= 1, "need a non-empty 1-D array of draws")
+    centres = np.empty_like(x)
+    centres[0] = 0.5 * (lo + hi)
+    centres[1:] = np.cumsum(x)[:-1] / np.arange(1, x.size)
+    return float(np.mean((x - np.clip(centres, lo, hi)) ** 2))
+
+
+def bernoulli_lambda_grid(size: int = 57, smallest: float = 2.0 ** -10, largest: float = 16.0) -> np.ndarray:
+    """The fixed λ grid of :func:`ucb_bernoulli_martingale`: ``size`` values, geometric in
+    [smallest, largest] (2^(1/4) apart by default). Fixed before any data is seen; its union costs ln|Λ| nats."""
+    return np.geomspace(smallest, largest, size)
+
+
+def ucb_bernoulli_martingale(mean: float, count: float, log_inv_delta: float,
+                             lambdas: np.ndarray | None = None) -> tuple[float, float]:
+    """Martingale kl upper bound for losses in [0, 1] (top-k errors): a Bernoulli-MGF supermartingale.
+
+    Setting: losses e_1..e_m ∈ [0, 1] adapted to F_t, with conditional means p_t = E[e_t | F_{t−1}];
+    no independence. Write R = (1/m)Σp_t and R̂ = (1/m)Σe_t. For a fixed λ > 0, with probability ≥ 1 − δ,
+
+        R ≤ (1 − exp(−λ·R̂ − ln(1/δ)/m)) / (1 − e^(−λ)).
+
+    Proof. By convexity of x ↦ e^(−λx) on [0, 1], e^(−λe) ≤ 1 − e·(1 − e^(−λ)), so
+    E[e^(−λe_t) | F_{t−1}] ≤ 1 − p_t·c with c = 1 − e^(−λ). Hence
+    M_m = Π_t e^(−λe_t) / (1 − p_t·c) is a nonnegative supermartingale with M_0 = 1, and Ville's
+    inequality gives, w.p. ≥ 1 − δ, −λ·m·R̂ − Σ_t ln(1 − p_t·c) ≤ ln(1/δ). The map p ↦ −ln(1 − p·c) is
+    convex, so Σ_t −ln(1 − p_t·c) ≥ −m·ln(1 − R·c) (Jensen); rearrange. Maximizing over λ recovers
+    kl(R̂ ‖ R) ≤ ln(1/δ)/m, the binomial (Chernoff) form, now without independence: against Azuma's
+    R ≤ R̂ + sqrt(ln(1/δ)/(2m)) it gains most when R̂ is near 0 (top-100 errors).
+
+    ``log_inv_delta`` should already include the hypothesis prior K·ln 2; this function adds
+    ln|Λ| for the union over the fixed grid Λ (:func:`bernoulli_lambda_grid`) and returns
+    (bound, the λ that attained it). ``mean`` may be any upper bound on R̂ (the bound increases with it).
+    """
+    _check(count, log_inv_delta, 0.0, 1.0)
+    require(math.isfinite(mean) and -1e-12 <= mean <= 1 + 1e-12, f"a [0, 1] loss has a mean in [0, 1], got {mean!r}")
+    lam = bernoulli_lambda_grid() if lambdas is None else np.asarray(lambdas, dtype=np.float64)
+    require(lam.ndim == 1 and lam.size >= 1 and np.all(lam > 0), "lambda grid must be positive")
+    L = (log_inv_delta + math.log(lam.size)) / count
+    bounds = -np.expm1(-lam * min(max(mean, 0.0), 1.0) - L) / -np.expm1(-lam)
+    j = int(np.argmin(bounds))
+    return float(min(bounds[j], 1.0)), float(lam[j])

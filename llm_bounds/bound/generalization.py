@@ -21,7 +21,8 @@ reference (Lotfi et al., ICML 2024, App. A); with no subsampling (n = None) δ_c
   conditional expected loss at the training contexts**,
   R(h) = (1/m)·Σ_i E[ℓ(h, X_i | X_<i) | X_<i], and R̂_m(h) = (1/m)·Σ_i ℓ(h, X_i | X_<i), both in
   bits per token. The differences form a martingale with increments in an interval of width Δ,
-  so Azuma–Hoeffding applies.
+  so Azuma–Hoeffding applies (or the variance-aware Freedman-type bound); for a 0–1 loss the
+  Bernoulli-MGF supermartingale gives the martingale kl bound.
 
 **Metrics**: ``nll`` is the prediction-smoothed log-loss −log2((1−α)p + α/V) in bits per token,
 in [log2(V/((1−α)V+α)), log2(V/α)] (:mod:`llm_bounds.bound.smoothing`); ``error`` is a 0–1 loss (top-k
@@ -52,7 +53,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Sequence
 
-from llm_bounds.bound.concentration import ucb_empirical_bernstein, ucb_freedman_martingale, ucb_hoeffding, ucb_kl
+from llm_bounds.bound.concentration import (ucb_bernoulli_martingale, ucb_empirical_bernstein, ucb_freedman_martingale,
+                                            ucb_hoeffding, ucb_kl)
 from llm_bounds.core.errors import require
 from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
 
@@ -93,6 +95,7 @@ class BoundResult:
     centred_sq_mean: float | None   # freedman: (1/m)Σ(ℓ_t − c_t)² estimate, squared units
     centred_sq_ucb: float | None    # freedman: its upper confidence bound
     freedman_lambda: float | None   # freedman: the λ of the grid that attained the bound
+    kl_martingale_lambda: float | None  # martingale-kl (token-level errors): the λ of its grid that attained it
     loss_lo: float
     loss_hi: float
     loss_range: float             # Δ = loss_hi − loss_lo
@@ -126,7 +129,8 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
                          vocab_size: int | None = None, method: str = "best",
                          subsample_variance: float | None = None, centred_sq_mean: float | None = None,
                          centred_sq_variance: float | None = None, grid_bits: float = 0.0, subsample_union: int = 1,
-                         delta_split: float | None = None) -> BoundResult:
+                         delta_split: float | None = None, subsample_running_sq: float | None = None,
+                         centred_sq_running_sq: float | None = None) -> BoundResult:
     """Upper bound on the risk R(h) (see the module docstring for R at each level), w.p. ≥ 1 − δ.
 
     Arguments (units of the metric unless stated):
@@ -143,6 +147,10 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
                          enables the variance-aware ``freedman`` complexity term.
       centred_sq_variance  unbiased sample variance of those per-unit values; enables an empirical
                          Bernstein upper bound on the centred second moment.
+      subsample_running_sq  (1/n)Σ(x_i − c_i)² of the n per-unit values in drawn order, with the
+                         running-mean centre (:func:`llm_bounds.bound.concentration.running_centred_square`);
+                         enables the variance-aware subsample term (below).
+      centred_sq_running_sq  the same for the per-unit centred second moments (freedman).
       grid_bits, subsample_union  charges for a choice made after evaluation (module docstring).
       delta_split        r, the share of δ given to the complexity term; default n/(n+m).
 
@@ -150,7 +158,10 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
       hoeffding   Hoeffding/Azuma in both terms: exactly the reference SubLoRA formula
                   B = R̂ + Δ·[sqrt((K ln2 + ln(1/(rδ)))/(2m)) + sqrt(ln(1/((1−r)δ))/(2n))].
       kl          the Chernoff/kl form wherever observations are independent (the document-level
-                  complexity term and every subsample term); Azuma at the token level.
+                  complexity term and every subsample term); at the token level Azuma for the
+                  log-loss, and for a 0–1 loss (``error``) the martingale kl bound
+                  (:func:`llm_bounds.bound.concentration.ucb_bernoulli_martingale`), fixed per
+                  metric so that no union between the two is paid.
       bernstein   as kl, with the empirical Bernstein subsample term (needs the variance).
       freedman    token level: the variance-aware martingale bound
                   (:func:`llm_bounds.bound.concentration.ucb_freedman_martingale`) for the complexity term,
@@ -161,14 +172,27 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
                   compared (union bound): kl (with the best of kl/Bernstein for the subsample term
                   when the variance is given) and, at the token level with ``centred_sq_mean``,
                   freedman. kl is never looser than Hoeffding, so Hoeffding need not be compared.
+
+    With ``subsample_running_sq`` (what a run passes) the methods are fixed per metric before the
+    data is seen, so no δ is paid for candidates that cannot win. The subsample terms (R̂_m, and the
+    centred second moment with ``centred_sq_running_sq``) are the Freedman-type bound for i.i.d.
+    draws with the running-mean centre, whose width follows the observed spread instead of the
+    Maurer–Pontil range term 7Δ·ln(2/δ)/(3(n−1)); for a 0–1 loss it is compared with the binomial
+    kl bound (either can win: kl near 0), with δ split 2 ways. ``best`` at the token level for the
+    log-loss is ``freedman`` alone (method_union = 1).
     """
     require(method in METHODS, f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     kw = dict(granularity=granularity, metric=metric, empirical=empirical, complexity_bits=complexity_bits, m=m, n=n,
               alpha=alpha, vocab_size=vocab_size, subsample_variance=subsample_variance,
               centred_sq_mean=centred_sq_mean, centred_sq_variance=centred_sq_variance, grid_bits=grid_bits,
-              subsample_union=subsample_union, delta_split=delta_split)
+              subsample_union=subsample_union, delta_split=delta_split, subsample_running_sq=subsample_running_sq,
+              centred_sq_running_sq=centred_sq_running_sq)
     if method != "best":
         return _single_bound(method=method, delta=delta, **kw)
+    fixed = (granularity == "token" and metric == "nll" and centred_sq_mean is not None
+             and (subsample_running_sq is not None or n is None))
+    if fixed:  # chosen by the inputs there are, before the data: no union over methods
+        return replace(_single_bound(method="freedman", delta=delta, **kw), method="best")
     # "best" inside _single_bound is the kl path with the best subsample inequality.
     candidates = ["best"] + (["freedman"] if granularity == "token" and centred_sq_mean is not None else [])
     if len(candidates) == 1:
@@ -194,7 +218,7 @@ def _ucb_best(mean, variance, lo, hi, n, log_inv_delta, methods) -> tuple[str, f
 
 def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
                   subsample_variance, centred_sq_mean, centred_sq_variance, grid_bits, subsample_union,
-                  delta_split) -> BoundResult:
+                  delta_split, subsample_running_sq, centred_sq_running_sq) -> BoundResult:
     require(granularity in GRANULARITIES, f"unknown level {granularity!r}; choose one of {', '.join(GRANULARITIES)}")
     require(isinstance(delta, (int, float)) and math.isfinite(delta) and 0.0 < delta < 1.0,
             f"delta must lie strictly between 0 and 1, got {delta!r}; e.g. --delta 0.05")
@@ -221,6 +245,11 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
                 f"subsample variance {subsample_variance!r} is impossible for values in a range of "
                 f"width {width:.6g} (must lie in [0, {max_var:.6g}])")
         subsample_variance = max(float(subsample_variance), 0.0)
+    for name, value, top in (("subsample running square", subsample_running_sq, width * width),
+                             ("centred second moment running square", centred_sq_running_sq, width ** 4)):
+        require(value is None or (n is not None and math.isfinite(value) and -tol <= value <= top * (1 + 1e-9)),
+                f"{name} {value!r} is impossible here (needs n and a value in [0, {top:.6g}])")
+    running = subsample_running_sq is not None and method in ("best", "freedman")
     if method == "bernstein":
         require(subsample_variance is not None,
                 "method 'bernstein' needs the sample variance of the per-unit losses (--subsample-variance)")
@@ -248,6 +277,27 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
     sq_ucb = centred_sq_mean
     if n is None:
         sub_method, full_ucb = "none", float(empirical)
+    elif running:
+        # log-loss: the running-mean Freedman bound alone. A 0-1 loss can sit near 0 (top-100 errors),
+        # where the binomial kl bound wins at small n, so both are compared and the δ split 2 ways.
+        sub_candidates = ["freedman-running-mean"] + (["kl"] if metric == "error" else [])
+        union *= len(sub_candidates)
+        log_s = math.log(union / delta_s)
+        values = {"freedman-running-mean": ucb_freedman_martingale(empirical, max(subsample_running_sq, 0.0), lo, hi,
+                                                                   n, log_s)[0]}
+        if metric == "error":
+            values["kl"] = ucb_kl(empirical, lo, hi, n, log_s)
+        sub_method = min(values, key=values.get)
+        full_ucb = min(values[sub_method], hi)
+        if method == "freedman":
+            if centred_sq_running_sq is not None:
+                sq_ucb, _ = ucb_freedman_martingale(centred_sq_mean, max(centred_sq_running_sq, 0.0), 0.0, width * width,
+                                                    n, math.log(union / delta_v))
+            else:
+                sq_methods = ["kl"] + (["bernstein"] if centred_sq_variance is not None else [])
+                _, sq_ucb = _ucb_best(centred_sq_mean, centred_sq_variance, 0.0, width * width, n,
+                                      math.log(union * len(sq_methods) / delta_v), sq_methods)
+            sq_ucb = min(sq_ucb, width * width)
     else:
         with_bernstein = ["kl"] + (["bernstein"] if subsample_variance is not None else [])
         candidates = {"hoeffding": ["hoeffding"], "kl": ["kl"], "bernstein": ["bernstein"],
@@ -266,10 +316,14 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
 
     # R ≤ R̂_m + complexity term, for every h at once (prior weight 2^(−K)).
     log_c = total_bits * LN2 + math.log(1.0 / delta_c)
-    lam = None
+    lam = kl_lam = None
     if method == "freedman":
         comp_method = "freedman"
         bound, lam = ucb_freedman_martingale(full_ucb, sq_ucb, lo, hi, m, log_c)
+    elif method != "hoeffding" and granularity == "token" and metric == "error":
+        # fixed for 0-1 losses before any data is seen, so no union with Azuma is paid
+        comp_method = "martingale-kl"
+        bound, kl_lam = ucb_bernoulli_martingale(full_ucb, m, log_c)
     elif method == "hoeffding" or granularity == "token":
         comp_method = "azuma-hoeffding" if granularity == "token" else "hoeffding"
         bound = ucb_hoeffding(full_ucb, lo, hi, m, log_c)
@@ -288,7 +342,7 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
         delta=float(delta), delta_complexity=delta_c, delta_subsample=delta_s, subsample_union=union,
         method_union=1, delta_variance=delta_v,
         centred_sq_mean=None if centred_sq_mean is None else float(centred_sq_mean),
-        centred_sq_ucb=None if sq_ucb is None else float(sq_ucb), freedman_lambda=lam,
+        centred_sq_ucb=None if sq_ucb is None else float(sq_ucb), freedman_lambda=lam, kl_martingale_lambda=kl_lam,
         loss_lo=lo, loss_hi=hi, loss_range=width, m=m, n=n,
         alpha=None if metric == "error" else float(alpha), vocab_size=None if vocab_size is None else int(vocab_size),
     )
@@ -298,6 +352,8 @@ def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
                           variance_by_alpha: Mapping[float, float] | None = None,
                           centred_sq_by_alpha: Mapping[float, float] | None = None,
                           centred_sq_variance_by_alpha: Mapping[float, float] | None = None,
+                          running_sq_by_alpha: Mapping[float, float] | None = None,
+                          centred_sq_running_by_alpha: Mapping[float, float] | None = None,
                           **kwargs) -> tuple[BoundResult, list[BoundResult]]:
     """The smallest nll bound over a grid G of smoothing weights α, with the choice charged.
 
@@ -317,9 +373,11 @@ def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
         var = None if variance_by_alpha is None else variance_by_alpha[a]
         sq = None if centred_sq_by_alpha is None else centred_sq_by_alpha[a]
         sq_var = None if centred_sq_variance_by_alpha is None else centred_sq_variance_by_alpha[a]
+        run_sq = None if running_sq_by_alpha is None else running_sq_by_alpha[a]
+        sq_run_sq = None if centred_sq_running_by_alpha is None else centred_sq_running_by_alpha[a]
         results.append(generalization_bound(
             metric="nll", alpha=a, empirical=empirical_by_alpha[a], subsample_variance=var, centred_sq_mean=sq,
-            centred_sq_variance=sq_var,
+            centred_sq_variance=sq_var, subsample_running_sq=run_sq, centred_sq_running_sq=sq_run_sq,
             grid_bits=extra_bits + math.log2(g), subsample_union=extra_union * g, **kwargs))
     chosen = min(results, key=lambda res: res.bound)
     return chosen, results

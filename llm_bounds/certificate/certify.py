@@ -16,7 +16,9 @@ from llm_bounds.message.accounting import message_report
 from llm_bounds.subspace.registry import weights_source
 
 
-CERTIFICATE_VERSION = 1
+# 2: certificate samples drawn from their own seed purposes, martingale kl top-k bounds, running-mean
+# Freedman subsample terms with methods fixed per metric, ties counted against the target (#13)
+CERTIFICATE_VERSION = 2
 
 
 def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunFolder | None = None) -> dict:
@@ -43,9 +45,11 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
         return res
 
     tok_res = get("token")
-    token_bounds = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits, vocab_size=V)
+    every_unit = cfg.n_samples == "all"  # the whole training set was scored: no subsample term
+    token_bounds = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits,
+                              vocab_size=V, subsampled=not every_unit)
     token_hoeffding = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits,
-                                 vocab_size=V, method="hoeffding")
+                                 vocab_size=V, method="hoeffding", subsampled=not every_unit)
     doc_bounds = None
     if cfg.n_documents > 0:
         doc_res = get("document")
@@ -83,7 +87,9 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
         "hyperparameter_bits": K.hyperparameter_bits + nll["grid_bits"],
         "m": token_units.m,
         "m_bytes": train_bytes,
-        "n": cfg.n_samples,
+        "n": len(ctx.sample_ids["token"]),
+        "every_unit_evaluated": every_unit,
+        "sample_stream": cfg.sample_stream,
         "delta": cfg.delta,
         "vocab_size": V,
         "intrinsic_dim": int(model.d),

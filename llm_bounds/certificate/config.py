@@ -12,7 +12,10 @@ from llm_bounds.core.seeds import derive_seed
 from llm_bounds.message.quantize import MAX_LEVELS, METHODS as QUANT_METHODS
 from llm_bounds.subspace.registry import INITS
 from llm_bounds.subspace.sublora import UPDATE_SCALES
+from llm_bounds.subspace.train import resolve_device
 
+EVAL_DTYPES = ("float32", "bfloat16")
+SAMPLE_STREAMS = ("certificate", "tuning")
 PAPER_ALPHAS = (1e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
 
 
@@ -56,13 +59,17 @@ class RunConfig:
     # bound
     alphas: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1)
     delta: float = 0.05
-    n_samples: int = 10_000
+    n_samples: int | str = 10_000   # or "all": every token-level unit once (no subsample term)
     n_documents: int = 200
     heldout_samples: int = 500
+    # what was looked at before this run (charged): see README "Tuning without cheating"
+    sample_stream: str = "certificate"   # "tuning": samples a certificate never uses (for comparing configs)
+    configs_compared: int = 1            # configurations compared by their bound to choose this one
     # execution
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 16
+    eval_dtype: str = "float32"  # logits of the evaluated model: float32 (exact) or bfloat16 (faster on GPU)
     preset: str = "default"
 
     def __post_init__(self):
@@ -87,7 +94,12 @@ class RunConfig:
                 f"--alpha values must lie in (0, 1) without repeats, got {list(self.alphas)}")
         require(all(2 <= L <= MAX_LEVELS for L in self.levels) and len(set(self.levels)) == len(self.levels),
                 f"--levels must be integers in [2, {MAX_LEVELS}] without repeats, got {list(self.levels)}")
-        require(self.n_samples >= 2, f"--n-samples must be >= 2, got {self.n_samples}")
+        require(self.n_samples == "all" or (isinstance(self.n_samples, int) and self.n_samples >= 2),
+                f"--n-samples must be an integer >= 2 or 'all', got {self.n_samples!r}")
+        require(self.sample_stream in SAMPLE_STREAMS,
+                f"unknown sample stream {self.sample_stream!r}; choose one of {', '.join(SAMPLE_STREAMS)}")
+        require(isinstance(self.configs_compared, int) and self.configs_compared >= 1,
+                f"--configs-compared must be an integer >= 1, got {self.configs_compared!r}")
         require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
         require(self.heldout_samples >= 1, f"--heldout-samples must be >= 1, got {self.heldout_samples}")
         require(self.max_steps >= 0, f"--max-steps must be >= 0, got {self.max_steps}")
@@ -97,8 +109,20 @@ class RunConfig:
                 f"unknown --update-scales {self.update_scales!r}; choose one of {', '.join(UPDATE_SCALES)}")
         require(self.quant_method in QUANT_METHODS,
                 f"unknown quantization {self.quant_method!r}; choose one of {', '.join(QUANT_METHODS)}")
+        require(self.eval_dtype in EVAL_DTYPES,
+                f"unknown --eval-dtype {self.eval_dtype!r}; choose one of {', '.join(EVAL_DTYPES)}")
+        require(self.eval_batch_size >= 1, f"--eval-batch-size must be >= 1, got {self.eval_batch_size}")
+        resolve_device(self.device)  # an unknown or absent device fails before anything is built
         require(self.init in INITS, f"unknown --init {self.init!r}; choose one of {', '.join(INITS)}")
         require(0.0 < self.heldout_fraction < 1.0, f"--heldout-fraction must lie in (0, 1), got {self.heldout_fraction}")
+
+    def sample_purpose(self, sample: str) -> str:
+        """The seed purpose of a sample (token, document, heldout) in this run's sample stream.
+
+        A certificate's samples (stream ``certificate``) use purposes that no tuning run uses, so a
+        configuration chosen by comparing tuning runs is certified on a sample it was not chosen on.
+        """
+        return f"{self.sample_stream}-sample-{sample}"
 
     def seed_for(self, purpose: str) -> int:
         """A seed for one purpose (``init``, ``projection``, ``train``, ``sample``, ...), derived

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from llm_bounds.bound.concentration import running_centred_square
 from llm_bounds.bound.generalization import bound_over_alpha_grid, generalization_bound
+from llm_bounds.bound.smoothing import smoothed_loss_range
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import require
@@ -47,19 +49,29 @@ def sublora_config(cfg: RunConfig, vocab_size: int) -> SubLoRAConfig:
                          update_scales=cfg.update_scales)
 
 
-def level_grid_size(cfg: RunConfig) -> int:
-    """|grid| of the quantization level counts searched on the certificate's own sample.
+def searched_grids(cfg: RunConfig) -> dict[str, int]:
+    """The choices made by looking at the data, each a grid of this many values:
 
-    The search is charged twice, both from this one number: log2|grid| bits in K
-    (:func:`complexity_for`) and a union bound that splits every subsample δ over the grid
-    (``subsample_union`` in :func:`bounds_for`).
+    * ``levels``: the quantization level counts, searched on the certificate's own sample;
+    * ``configs_compared``: configurations the user compared by their bound (``--configs-compared``).
+
+    Each is charged twice, both from this one table: log2|grid| bits in K (:func:`complexity_for`)
+    and a union bound that splits every subsample δ over it (``subsample_union`` in :func:`bounds_for`).
     """
-    return len(cfg.levels)
+    grids = {"levels": len(cfg.levels)}
+    if cfg.configs_compared > 1:
+        grids["configs_compared"] = int(cfg.configs_compared)
+    return grids
+
+
+def grid_union(cfg: RunConfig) -> int:
+    """Ways every subsample δ is split: the product of the :func:`searched_grids`."""
+    return int(np.prod(list(searched_grids(cfg).values())))
 
 
 def complexity_for(cfg: RunConfig, message: bytes) -> Complexity:
-    """K for the message: its bytes, the Elias-delta length prefix, and the level grid."""
-    return message_complexity(len(message), {"levels": level_grid_size(cfg)})
+    """K for the message: its bytes, the Elias-delta length prefix, and every searched grid."""
+    return message_complexity(len(message), searched_grids(cfg))
 
 
 @dataclass
@@ -87,11 +99,15 @@ class RunContext:
         units = {"token": make_units("token", grid, corpus.num_train_tokens),
                  "document": make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets),
                  "heldout": make_units("token", grid, corpus.num_heldout_tokens)}
-        # each sample has its own seed purpose, so the samples are independent of each other and of training
-        draws = {"token": (cfg.n_samples, "sample"), "document": (cfg.n_documents, "sample-documents"),
-                 "heldout": (cfg.heldout_samples, "sample-heldout")}
-        sample_ids = {name: sample_units(units[name].num_units, n, cfg.seed_for(purpose))
-                      for name, (n, purpose) in draws.items() if n > 0}
+        # each sample has its own seed purpose, so the samples are independent of each other and of
+        # training, and a certificate's purposes are never used by a tuning run
+        sizes = {"token": cfg.n_samples, "document": cfg.n_documents, "heldout": cfg.heldout_samples}
+        sample_ids = {}
+        for name, n in sizes.items():
+            if n == "all":
+                sample_ids[name] = np.arange(units[name].num_units, dtype=np.int64)
+            elif n > 0:
+                sample_ids[name] = sample_units(units[name].num_units, n, cfg.seed_for(cfg.sample_purpose(name)))
         return cls(cfg, tokenizer, corpus, model, units, sample_ids)
 
     def tokens(self, sample: str) -> np.ndarray:
@@ -126,14 +142,15 @@ class RunContext:
         self.holds = label
 
     # --- evaluation --------------------------------------------------------------------------
-    def evaluate(self, sample: str, progress: bool = True) -> EvalResult:
-        """Evaluate the model as it is now (:attr:`holds`) on ``sample`` (bf16 autocast on GPU).
+    def evaluate(self, sample: str, progress: bool = True, limit: int | None = None) -> EvalResult:
+        """Evaluate the model as it is now (:attr:`holds`) on ``sample``, in ``cfg.eval_dtype``.
 
+        ``limit`` scores only the first ``limit`` units of the sample (for informational figures).
         Under ``torchrun`` each rank scores a contiguous shard and the per-unit results are
         gathered back in sample order.
         """
         require(sample in self.sample_ids, f"internal error: no {sample} sample in this run")
-        ids, cfg = self.sample_ids[sample], self.cfg
+        ids, cfg = self.sample_ids[sample][:limit], self.cfg
         device = resolve_device(cfg.device)
         self.model.to(device).eval()
         start, end = distributed.shard_bounds(len(ids))
@@ -141,12 +158,21 @@ class RunContext:
                              "sample more units or use fewer processes")
         part = evaluate_units(self.model, self.tokens(sample), self.units[sample], ids[start:end], alphas=cfg.alphas,
                               batch_size=cfg.eval_batch_size, device=device,
-                              autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
+                              autocast_dtype=torch.bfloat16 if cfg.eval_dtype == "bfloat16" else None,
                               token_nbytes=self.tokenizer.token_nbytes, vocab_size=self.tokenizer.vocab_size,
                               progress=progress and distributed.is_main())
         if distributed.world_size() == 1:
             return part
         return merge_evaluations(distributed.gather_objects(part))
+
+    def scored_text(self) -> bytes:
+        """The UTF-8 text of the training targets the token-level units score (one contiguous
+        range of the training stream; document separators carry no bytes)."""
+        units = self.units["token"]
+        ids = np.asarray(self.corpus.train_tokens[int(units.score_start.min()):int(units.score_end.max())])
+        if self.tokenizer.vocab_size == 257 and self.tokenizer.name == "bytes":
+            return ids[ids < 256].astype(np.uint8).tobytes()
+        return self.tokenizer.decode(ids.tolist()).encode("utf-8")
 
     def scored_bytes(self) -> int:
         """UTF-8 bytes of all targets the token-level units score (the per-byte conversion of the full risk)."""
@@ -156,35 +182,47 @@ class RunContext:
         return int((csum[units.score_end] - csum[units.score_start]).sum())
 
 
-def unit_stats(res: EvalResult):
-    """Per α: mean, unbiased variance and centred second moment (bits², per token) of the unit means."""
+def unit_stats(res: EvalResult, vocab_size: int) -> dict[str, dict[float, float]]:
+    """Per α, over the sampled units (in drawn order): the mean of the unit means (bits per token),
+    their unbiased variance, the mean centred second moment (bits², per token) and its variance,
+    and the running-mean centred squares of both (:func:`running_centred_square`)."""
     per_token_sq = res.smoothed_sq_dev_sum / res.num_tokens[None, :]
-    alphas = [float(a) for a in res.alphas]
-    return ({a: float(res.smoothed_bits[i].mean()) for i, a in enumerate(alphas)},
-            {a: float(res.smoothed_bits[i].var(ddof=1)) for i, a in enumerate(alphas)},
-            {a: float(per_token_sq[i].mean()) for i, a in enumerate(alphas)},
-            {a: float(per_token_sq[i].var(ddof=1)) for i, a in enumerate(alphas)})
+    stats: dict[str, dict[float, float]] = {k: {} for k in ("mean", "var", "sq", "sq_var", "run_sq", "sq_run_sq")}
+    for i, a in enumerate(float(x) for x in res.alphas):
+        x, y = res.smoothed_bits[i], per_token_sq[i]
+        lo, hi = smoothed_loss_range(a, vocab_size)
+        stats["mean"][a], stats["var"][a] = float(x.mean()), float(x.var(ddof=1))
+        stats["sq"][a], stats["sq_var"][a] = float(y.mean()), float(y.var(ddof=1))
+        stats["run_sq"][a] = running_centred_square(x, lo, hi)
+        stats["sq_run_sq"][a] = running_centred_square(y, 0.0, (hi - lo) ** 2)
+    return stats
 
 
 def bounds_for(cfg: RunConfig, res: EvalResult, *, granularity: str, m: int, complexity_bits: float, vocab_size: int,
-               method: str = "best") -> dict:
+               method: str = "best", subsampled: bool = True) -> dict:
     """The nll bound (best over the α grid) and the top-k error bounds for one evaluation.
 
     The level grid was searched on this same sample, so every subsample term is also split over it
-    (``subsample_union``, :func:`level_grid_size`); its log2|grid| bits are already inside ``complexity_bits``.
+    (``subsample_union``, :func:`grid_union`); its log2|grid| bits are already inside
+    ``complexity_bits``. ``subsampled=False``: the evaluation covers every unit once (n = all), so
+    its mean is the full empirical risk and there is no subsample term.
     """
-    emp, var, sq, sq_var = unit_stats(res)
-    common = dict(granularity=granularity, complexity_bits=complexity_bits, m=m, n=res.n, delta=cfg.delta, method=method,
-                  subsample_union=level_grid_size(cfg))
-    chosen, per_alpha = bound_over_alpha_grid(empirical_by_alpha=emp, variance_by_alpha=var,
-                                              centred_sq_by_alpha=sq if granularity == "token" else None,
-                                              centred_sq_variance_by_alpha=sq_var if granularity == "token" else None,
-                                              vocab_size=vocab_size, **common)
+    s = unit_stats(res, vocab_size)
+    token = granularity == "token"
+    common = dict(granularity=granularity, complexity_bits=complexity_bits, m=m, n=res.n if subsampled else None,
+                  delta=cfg.delta, method=method, subsample_union=grid_union(cfg))
+    per_unit = dict(variance_by_alpha=s["var"], running_sq_by_alpha=s["run_sq"],
+                    centred_sq_variance_by_alpha=s["sq_var"] if token else None,
+                    centred_sq_running_by_alpha=s["sq_run_sq"] if token else None) if subsampled else {}
+    chosen, per_alpha = bound_over_alpha_grid(empirical_by_alpha=s["mean"],
+                                              centred_sq_by_alpha=s["sq"] if token else None,
+                                              vocab_size=vocab_size, **per_unit, **common)
     out = {"nll": chosen.to_dict(), "nll_per_alpha": [{"alpha": r.alpha, "bound": r.bound, "empirical": r.empirical}
                                                      for r in per_alpha]}
     for k in TOPK_REPORTED:
         idx = int(np.nonzero(res.ks == k)[0][0])
         errs = res.topk_error[idx]
-        out[f"top{k}"] = generalization_bound(metric="error", empirical=float(errs.mean()),
-                                              subsample_variance=float(errs.var(ddof=1)), **common).to_dict()
+        spread = dict(subsample_variance=float(errs.var(ddof=1)),
+                      subsample_running_sq=running_centred_square(errs, 0.0, 1.0)) if subsampled else {}
+        out[f"top{k}"] = generalization_bound(metric="error", empirical=float(errs.mean()), **spread, **common).to_dict()
     return out

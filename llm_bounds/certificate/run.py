@@ -4,8 +4,8 @@ Read top to bottom:
 
 1. :meth:`llm_bounds.certificate.context.RunContext.build` loads the data and builds the
    (untrained) SubLoRA model, the units and the samples, once.
-2. :func:`train_stage` trains z (resumable; cached in ``OUT/stages``), and :func:`fp32_empirical`
-   evaluates the unquantized z (informational).
+2. :func:`train_stage` trains z (resumable; cached in ``OUT/stages``), and :func:`fp32_evaluation`
+   evaluates the unquantized z on a small fixed part of the sample (informational).
 3. :func:`select_message` quantizes z at every level count of the grid, codes each, decodes it
    back, checks the round trip bit for bit, evaluates the decoded model on the sample and keeps
    the level count with the lowest token-level bound. The grid is charged (log2|grid| bits, and
@@ -13,7 +13,9 @@ Read top to bottom:
 4. :func:`llm_bounds.certificate.certify.certify` computes every certified number from the
    message bytes alone: the decoded z, the sample re-drawn from the seed, the evaluations and the
    bounds. The verifier (:mod:`llm_bounds.certificate.verify`) calls the same function.
-5. :func:`run` writes ``message.bin``, ``certificate.json`` and ``summary.md`` atomically.
+5. :func:`run` adds what the message does not justify but a reader wants (classical compressors
+   on the same bytes, the environment, the cost of quantization) and writes ``message.bin``,
+   ``certificate.json`` and ``summary.md`` atomically.
 
 Every file name comes from :class:`llm_bounds.certificate.stages.RunFolder`. Units: bits per
 token, bits per byte, error rates in [0, 1].
@@ -30,10 +32,15 @@ from torch.func import functional_call
 
 from llm_bounds.certificate.certify import certify, tokens_per_byte
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import RunContext, bounds_for, complexity_for, log_progress, unit_stats
+from llm_bounds.certificate.context import RunContext, bounds_for, complexity_for, log_progress
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.certificate.summary import render_summary
+from llm_bounds.core.environment import environment
+from llm_bounds.core.errors import require
 from llm_bounds.core.files import json_default, write_atomic
+from llm_bounds.data.baselines import baseline_bits_per_byte
+from llm_bounds.data.corpus import default_cache_dir
+from llm_bounds.evaluation.evaluate import EvalResult
 from llm_bounds.evaluation.results import load_eval, save_eval
 from llm_bounds.message.format import encode_message
 from llm_bounds.message.qat import qat_finetune
@@ -64,18 +71,34 @@ def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True) -> tu
     return z, summary
 
 
-def fp32_empirical(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True) -> dict:
-    """Smoothed empirical loss (bits per token, per α) of the unquantized z on the certificate's
-    token sample: informational, not certified (the message does not contain this z)."""
+INFORMATIONAL_UNITS = 2000  # the fp32 comparison scores the first this many units of the token sample
+
+
+def fp32_evaluation(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True) -> EvalResult:
+    """The unquantized z on the first :data:`INFORMATIONAL_UNITS` units of the token sample:
+    informational, not certified (the message does not contain this z), and cheap."""
     path = folder.fp32_evaluation
     if path.is_file():
-        res = load_eval(path)
-    else:
-        ctx.load_z(z, "fp32 z")
-        log_progress(progress, "[decompose] evaluating the unquantized z on the same sample")
-        res = ctx.evaluate("token", progress)
-        save_eval(path, res)
-    return unit_stats(res)[0]
+        return load_eval(path)
+    ctx.load_z(z, "fp32 z")
+    n = min(INFORMATIONAL_UNITS, len(ctx.sample_ids["token"]))
+    log_progress(progress, f"[decompose] evaluating the unquantized z on the first {n} units of the sample")
+    res = ctx.evaluate("token", progress, limit=n)
+    save_eval(path, res)
+    return res
+
+
+def quantization_cost(fp32: EvalResult, quantized: EvalResult, alpha: float, tokens_per_byte: float) -> dict:
+    """The unquantized and the certified model on the same units (the first ``fp32.n`` of the
+    sample), at the certificate's α: what quantization costs, in bits per token and per byte."""
+    i = [float(a) for a in fp32.alphas].index(float(alpha))
+    j = [float(a) for a in quantized.alphas].index(float(alpha))
+    n = fp32.n
+    require(np.array_equal(quantized.unit_ids[:n], fp32.unit_ids), "internal error: the fp32 units are not the sample's first")
+    unquantized, certified = float(fp32.smoothed_bits[i].mean()), float(quantized.smoothed_bits[j][:n].mean())
+    return {"units": n, "fp32_empirical_bpd": unquantized, "quantized_empirical_bpd": certified,
+            "fp32_empirical_bits_per_byte": unquantized * tokens_per_byte,
+            "quantized_empirical_bits_per_byte": certified * tokens_per_byte}
 
 
 def code_candidate(ctx: RunContext, z: np.ndarray, levels: int) -> bytes:
@@ -104,8 +127,9 @@ def code_candidate(ctx: RunContext, z: np.ndarray, levels: int) -> bytes:
 
 
 def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
-                   progress: bool = True) -> tuple[bytes, list[dict]]:
-    """Code z at each level count of the grid and keep the one with the smallest token-level bound."""
+                   progress: bool = True) -> tuple[bytes, list[dict], EvalResult]:
+    """Code z at each level count of the grid and keep the one with the smallest token-level bound;
+    returns its message, every candidate's summary and its evaluation on the token sample."""
     cfg, units = ctx.cfg, ctx.units["token"]
     results = []
     for L in cfg.levels:
@@ -127,11 +151,12 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
         K = complexity_for(cfg, message).total_bits
         b = bounds_for(cfg, res, granularity="token", m=units.m, complexity_bits=K, vocab_size=ctx.tokenizer.vocab_size)
         results.append({"levels": L, "message_bytes": len(message), "bound_bpd": b["nll"]["bound"],
-                        "empirical_bpd": b["nll"]["empirical"], "message": message})
+                        "empirical_bpd": b["nll"]["empirical"], "message": message, "evaluation": res})
         log_progress(progress, f"[select] L = {L}: {8 * len(message)} message bits, "
                                f"bound {b['nll']['bound']:.4f} bits/token")
     best = min(results, key=lambda r: r["bound_bpd"])
-    return best["message"], [{k: v for k, v in r.items() if k != "message"} for r in results]
+    summaries = [{k: v for k, v in r.items() if k not in ("message", "evaluation")} for r in results]
+    return best["message"], summaries, best["evaluation"]
 
 
 def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
@@ -139,19 +164,26 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     cfg.validate()
     folder = RunFolder(Path(out))
-    folder.claim(cfg.to_dict())
+    folder.check(cfg.to_dict())
     log_progress(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
-    ctx = RunContext.build(cfg)
+    ctx = RunContext.build(cfg)  # bad data, tokenizer or model settings fail here, before --out exists
     log_progress(progress, f"[model] {cfg.model} ({cfg.init}): D = {ctx.model.D} weights in the subspace "
                            f"({cfg.subspace_params}), d = {ctx.model.d}")
-    z, train_summary = train_stage(ctx, folder, progress)
-    fp32 = fp32_empirical(ctx, z, folder, progress)
-    message, candidates = select_message(ctx, z, folder, progress)
+    created = folder.claim(cfg.to_dict())
+    try:
+        z, train_summary = train_stage(ctx, folder, progress)
+    except BaseException:
+        folder.release(created)  # nothing to resume from: leave no empty folder
+        raise
+    fp32 = fp32_evaluation(ctx, z, folder, progress)
+    message, candidates, token_evaluation = select_message(ctx, z, folder, progress)
     cert = certify(ctx, message, progress, folder=folder)
-    fp32_bits_per_token = fp32.get(float(cert["alpha"]))
+    log_progress(progress, "[baselines] gzip -9, bzip2 -9 and xz -9e on the scored training text")
+    cert["baseline_bits_per_byte"] = baseline_bits_per_byte(ctx.scored_text(), default_cache_dir())
+    cert["environment"] = environment(str(resolve_device(cfg.device)), cfg.eval_dtype)
     cert["informational"] = {  # not re-derivable from the message: the verifier skips this part
-        "fp32_empirical_bpd": fp32_bits_per_token,
-        "fp32_empirical_bits_per_byte": fp32_bits_per_token * tokens_per_byte(cert["m"], cert["m_bytes"]),
+        "quantization": quantization_cost(fp32, token_evaluation, cert["alpha"],
+                                          tokens_per_byte(cert["m"], cert["m_bytes"])),
         "level_candidates": candidates,
         "train": train_summary,
         "seconds": time.perf_counter() - t0,

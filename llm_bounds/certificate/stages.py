@@ -8,6 +8,7 @@ decoded message is keyed by the message's sha256, so a cache can never be read f
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,16 +69,39 @@ class RunFolder:
         """The evaluation of the unquantized z on the token sample (informational)."""
         return self.stages / "eval_fp32.npz"
 
-    def claim(self, settings: dict) -> None:
-        """Create the folder for a run with ``settings``, or resume one started with the same settings.
-
-        Raises :class:`BoundInputError` when the folder holds a run with other settings.
-        """
-        self.stages.mkdir(parents=True, exist_ok=True)
-        mine = json.dumps(settings, sort_keys=True)
+    def check(self, settings: dict) -> None:
+        """Raise :class:`BoundInputError` if the folder holds a run with other settings (creates nothing)."""
         if self.settings.is_file():
+            mine = json.dumps(settings, sort_keys=True)
             if json.dumps(json.loads(self.settings.read_text()), sort_keys=True) != mine:
                 raise BoundInputError(f"{self.out} holds a run with different settings; "
                                       f"choose a new --out or delete {self.out}")
-        else:
-            write_atomic(self.settings, mine)
+
+    def claim(self, settings: dict) -> list[Path]:
+        """Create the folder for a run with ``settings``, or resume one started with the same settings.
+
+        Returns what this call created (for :meth:`release`). Raises :class:`BoundInputError` when
+        the folder holds a run with other settings.
+        """
+        self.check(settings)
+        created = [p for p in (self.out, self.stages) if not p.exists()]
+        self.stages.mkdir(parents=True, exist_ok=True)
+        if not self.settings.is_file():
+            write_atomic(self.settings, json.dumps(settings, sort_keys=True))
+            created.append(self.settings)
+        return created
+
+    def started(self) -> bool:
+        """True once the run has written anything beyond its settings (a checkpoint, z, a message...)."""
+        return self.stages.is_dir() and any(p.is_file() and p != self.settings for p in self.stages.rglob("*"))
+
+    def release(self, created: list[Path]) -> None:
+        """Remove what :meth:`claim` created, unless the run has started (a resume needs it):
+        a run that fails before training leaves no empty folder behind."""
+        if self.started():
+            return
+        for p in reversed(created):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)

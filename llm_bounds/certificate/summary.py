@@ -1,6 +1,8 @@
 """Human-readable views of a certificate: the console table and ``summary.md``."""
 from __future__ import annotations
 
+from llm_bounds.data.baselines import COMPRESSORS
+
 
 def _f(x, digits=4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
@@ -43,16 +45,31 @@ def format_table(cert: dict) -> str:
 def render_summary(cert: dict) -> str:
     """``summary.md``: the headline table, where the bits go, and what the numbers assume."""
     out = [f"# Generalization bound: {cert['model']} on {cert['dataset']} ({cert['tokenizer']} tokens)", ""]
+    if cert.get("sample_stream") == "tuning":
+        out += ["**Tuning run.** The samples come from the tuning stream: compare configurations with runs like this "
+                "one, then certify the chosen configuration once without `--tuning` and with `--configs-compared N`. "
+                "Do not quote this number as the certificate of a configuration chosen by comparing it.", ""]
     out += ["| quantity | token level | document level |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in result_rows(cert)]
     out += ["", "## Where the bits go (token level, smoothed log-loss)", "",
             "| stage | bits per token | bits per byte |", "|---|---|---|"]
-    info = cert.get("informational", {})
-    if info.get("fp32_empirical_bpd") is not None:
-        out.append(f"| fp32 empirical (unquantized z; not certified) | {_f(info['fp32_empirical_bpd'])} | "
-                   f"{_f(info['fp32_empirical_bits_per_byte'])} |")
     for row in cert.get("decomposition", []):
         out.append(f"| {row['stage']} | {_f(row['bpd'])} | {_f(row['bits_per_byte'])} |")
+    quant = cert.get("informational", {}).get("quantization")
+    if quant:
+        out += ["", f"Quantization (not certified; the first {quant['units']} units of the sample): the unquantized z "
+                    f"scores {_f(quant['fp32_empirical_bpd'])} bits per token ({_f(quant['fp32_empirical_bits_per_byte'])} "
+                    f"per byte), the decoded message {_f(quant['quantized_empirical_bpd'])} "
+                    f"({_f(quant['quantized_empirical_bits_per_byte'])} per byte) on the same units."]
+    baselines = cert.get("baseline_bits_per_byte")
+    if baselines:
+        out += ["", "## Beside classical compressors (the same scored training bytes)", "",
+                "| | bits per byte |", "|---|---|",
+                f"| certified bound (this model) | {_f(cert['bound_bits_per_byte'])} |"]
+        out += [f"| {name} | {_f(baselines[name])} |" for name in COMPRESSORS if name in baselines]
+        out += ["", f"The compressors code these {baselines['bytes']} bytes themselves (Python's standard library, "
+                    "container headers included); they are no bound on new text, but a model that does not beat them "
+                    "has learned less than they find. Informational: the verifier does not re-derive them."]
     nll = cert["terms"]["token"]["nll"]
     K = cert["terms"]["complexity"]
     out += ["", "## Terms", "",
@@ -60,7 +77,9 @@ def render_summary(cert: dict) -> str:
             f"{K['length_prefix_bits']} + hyperparameters {K['hyperparameter_bits']:.2f} "
             f"({', '.join(f'{k}: {v} choices' for k, v in K['hyperparameters'].items())}), plus "
             f"{nll['grid_bits']:.2f} bits for the α grid",
-            f"- m = {cert['m']} scored training tokens ({cert['m_bytes']} bytes); n = {cert['n']} sampled units",
+            f"- m = {cert['m']} scored training tokens ({cert['m_bytes']} bytes); "
+            + (f"every one of the {cert['n']} units evaluated (no subsample term)" if cert.get("every_unit_evaluated")
+               else f"n = {cert['n']} sampled units"),
             f"- δ = {cert['delta']}" + (f", split over {nll['method_union']} compared methods" if nll['method_union'] > 1
                                          else "") +
             f"; the chosen one spends: complexity {nll['delta_complexity']:.3g}, subsample "

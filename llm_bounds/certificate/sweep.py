@@ -15,17 +15,24 @@ from llm_bounds.certificate.run import run
 from llm_bounds.core.files import write_atomic
 from llm_bounds.core.errors import require
 
-COLUMNS = ("model", "params_total", "intrinsic_dim", "message_bits", "empirical_bpd", "complexity_term_bpd",
-           "subsample_term_bpd", "bound_bpd", "bound_bits_per_byte", "heldout_bpd", "top1_error_bound")
+CERTIFIED = ("model", "params_total", "intrinsic_dim", "message_bits", "empirical_bpd", "complexity_term_bpd",
+             "subsample_term_bpd", "bound_bpd", "bound_bits_per_byte", "heldout_bpd", "top1_error_bound")
+BASELINES = {"gzip_bits_per_byte": "gzip -9", "bzip2_bits_per_byte": "bzip2 -9", "xz_bits_per_byte": "xz -9e"}
+COLUMNS = CERTIFIED + ("bytes_per_token",) + tuple(BASELINES)
 
 
 def row_from_certificate(cert: dict) -> dict:
-    return {c: cert[c] for c in COLUMNS}
+    """One row: the certified figures, then the classical compressors on the same bytes (informational)."""
+    row = {c: cert[c] for c in CERTIFIED}
+    row["bytes_per_token"] = cert["m_bytes"] / cert["m"]
+    baselines = cert.get("baseline_bits_per_byte") or {}
+    row.update({column: baselines.get(name) for column, name in BASELINES.items()})
+    return row
 
 
 def markdown_table(rows: list[dict]) -> str:
     def fmt(v):
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
+        return "—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
     return "\n".join(lines) + "\n"

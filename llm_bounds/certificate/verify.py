@@ -1,9 +1,15 @@
 """Verify a certificate: decode the message, rebuild the model, re-draw the sample, re-evaluate and
 recompute every term with the same code the run used (:func:`llm_bounds.certificate.certify.certify`).
 
-Everything in ``certificate.json`` except its ``informational`` part (training log, timings, the
-unquantized loss, the other level candidates) is re-derived and compared: integers and strings
-exactly, floats to a relative tolerance (default 1e-6).
+Everything in ``certificate.json`` except what the message does not justify (``informational``:
+training log, timings, the unquantized loss, the other level candidates; ``environment``: where it
+ran; ``baseline_bits_per_byte``: classical compressors, whose output can change with the Python
+build) is re-derived and compared: integers and strings exactly, floats to a relative tolerance
+(default 1e-6).
+
+Under other library versions or another device than the recorded ones, the message still decodes to
+the same model (``z_hat_sha256`` is compared exactly), but the evaluated floats may move in the last
+bits: the verifier then says so in a note and compares floats to at most :data:`OTHER_ENVIRONMENT_RTOL`.
 """
 from __future__ import annotations
 
@@ -15,11 +21,15 @@ from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import RunContext
 from llm_bounds.certificate.stages import RunFolder
+from llm_bounds.core.environment import differences, environment
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.files import json_default, sha256_hex
 from llm_bounds.message.format import decode_message
+from llm_bounds.subspace.train import resolve_device
 
-SKIPPED = ("informational",)
+LAST_VERSION_1_COMMIT = "e2eecf1"  # `git checkout` it to verify a version-1 certificate
+SKIPPED = ("informational", "environment", "baseline_bits_per_byte")
+OTHER_ENVIRONMENT_RTOL = 1e-4
 
 
 def compare(claimed, derived, rtol: float, path: str = "") -> list[str]:
@@ -47,9 +57,10 @@ def compare(claimed, derived, rtol: float, path: str = "") -> list[str]:
     return []
 
 
-def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[str]:
+def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: list[str] | None = None) -> list[str]:
     """Re-derive the certificate at ``path`` (or ``path/certificate.json`` for a run's folder);
-    returns the list of mismatches (empty: verified).
+    returns the list of mismatches (empty: verified). Differences of environment are appended to
+    ``notes`` (and loosen the float tolerance to :data:`OTHER_ENVIRONMENT_RTOL`).
 
     Raises :class:`llm_bounds.core.errors.BoundInputError` (a one-line reason) when the certificate or the
     message cannot be read, the message hash differs, or the message does not decode.
@@ -62,8 +73,13 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[
         cert = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BoundInputError(f"{path} is not valid JSON ({e}); it was damaged or is not a certificate") from None
-    require(isinstance(cert, dict) and cert.get("certificate_version") == CERTIFICATE_VERSION,
-            f"{path} is not a version-{CERTIFICATE_VERSION} certificate")
+    require(isinstance(cert, dict) and "certificate_version" in cert, f"{path} is not a certificate (no certificate_version)")
+    require(cert["certificate_version"] != 1,
+            f"{path} is a version-1 certificate (llm-bounds before the version-2 bounds); this llm-bounds "
+            f"verifies version {CERTIFICATE_VERSION}: verify it with llm-bounds at commit {LAST_VERSION_1_COMMIT}")
+    require(cert["certificate_version"] == CERTIFICATE_VERSION,
+            f"{path} is a version-{cert['certificate_version']} certificate; this llm-bounds verifies version "
+            f"{CERTIFICATE_VERSION}")
     msg_path = RunFolder(path.parent).message
     require(msg_path.is_file(), f"{msg_path} is missing; the message must sit beside the certificate")
     message = msg_path.read_bytes()
@@ -77,5 +93,12 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True) -> list[
     require(ctx.corpus.content_hash == cert.get("data_content_hash"),
             f"the dataset {cfg.dataset!r} here differs from the certified one (content hash "
             f"{ctx.corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
+    here = environment(str(resolve_device(cfg.device)), cfg.eval_dtype)
+    changed = differences(cert.get("environment"), here)
+    if changed:
+        rtol = max(rtol, OTHER_ENVIRONMENT_RTOL)
+        if notes is not None:
+            notes += [f"verifying under another environment ({line})" for line in changed]
+            notes.append(f"the message must decode to the same model (checked exactly); floats compared to {rtol:g}")
     derived = certify(ctx, message, progress=progress)
     return compare(cert, json.loads(json.dumps(derived, default=json_default)), rtol)

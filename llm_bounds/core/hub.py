@@ -1,11 +1,40 @@
-"""Whether the Hugging Face hub may be asked for files (users have it; tests and CI do not)."""
+"""Whether the Hugging Face hub may be asked for files (users have it; tests and CI do not).
+
+Asking an unreachable hub costs minutes of retries inside huggingface_hub. So before the first
+request, one TCP connection to the hub is tried with a short timeout; when it fails, the hub is
+treated as offline for the rest of the process, and the caller's error names the local fix.
+"""
+from __future__ import annotations
+
 import os
+import socket
+from urllib.parse import urlparse
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+PROBE_TIMEOUT_S = 3.0
+_reachable: dict[str, bool] = {}
+
+
+def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """True when a TCP connection to the hub (``HF_ENDPOINT``, default huggingface.co) opens
+    within ``timeout`` seconds; remembered for the process."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    key = f"{host}:{port}"
+    if key not in _reachable:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                _reachable[key] = True
+        except OSError:
+            _reachable[key] = False
+    return _reachable[key]
 
 
 def downloads_allowed(allow_download: bool | None = None) -> bool:
-    """``allow_download`` if given, else True unless HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set."""
+    """``allow_download`` if given; else False when HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set
+    or the hub cannot be reached (:func:`hub_reachable`), True otherwise."""
     if allow_download is not None:
         return allow_download
-    return not any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARIABLES)
+    if any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARIABLES):
+        return False
+    return hub_reachable()

@@ -28,8 +28,8 @@ from llm_bounds.core.hub import downloads_allowed
 from llm_bounds.core.errors import BoundInputError, require
 
 GPT2_VOCAB_SIZE = 50257
-GPT2_FILES_HINT = ("pass --tokenizer DIR, a folder with the GPT-2 vocab.json and merges.txt "
-                   "(e.g. ../shared/data/gpt2-tokenizer), or go online so the Hugging Face hub can serve 'gpt2'")
+GPT2_FILES_HINT = ("pass --tokenizer DIR, a folder with the GPT-2 vocab.json and merges.txt, "
+                   "or go online so the Hugging Face hub can serve 'gpt2'")
 
 
 class Tokenizer:

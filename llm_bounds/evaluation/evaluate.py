@@ -2,7 +2,8 @@
 
 One forward pass per batch of windows yields, for every scored token, all metrics at once:
 the smoothed log-loss ``−log2((1−α)p + α/V)`` for each α, the unsmoothed loss ``−log2 p``, the
-top-k error for each k (rank counted by comparison, not sorting), and for each α the model's own
+top-k error for each k (rank counted by comparison, not sorting, with ties broken against the
+target: see :func:`target_rank`), and for each α the model's own
 expected smoothed loss at that context (the entropy of the smoothed prediction) with the squared
 deviation of the realised loss from it. Losses are in **bits**; arithmetic is fp32 over the
 vocabulary and fp64 for per-token values, even when the forward pass runs in bf16.
@@ -82,6 +83,26 @@ class EvalResult:
         return float(self.unsmoothed_bits_sum.sum() / self.num_bytes.sum())
 
 
+@contextlib.contextmanager
+def deterministic_kernels():
+    """Evaluate with deterministic kernels and full-precision reductions, then restore the settings.
+
+    With one batch shape for every forward pass (:func:`evaluate_units` pads the last batch), a
+    window's logits then do not depend on which other windows share its batch, so the evaluated
+    function is the same whatever the sample. On the CPU these switches change nothing.
+    """
+    cuda, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, cuda.allow_tf32,
+             cuda.allow_fp16_reduced_precision_reduction, cuda.allow_bf16_reduced_precision_reduction)
+    cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, cuda.allow_tf32 = True, False, False, False
+    cuda.allow_fp16_reduced_precision_reduction = cuda.allow_bf16_reduced_precision_reduction = False
+    try:
+        yield
+    finally:
+        (cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, cuda.allow_tf32,
+         cuda.allow_fp16_reduced_precision_reduction, cuda.allow_bf16_reduced_precision_reduction) = saved
+
+
 def forward_logits(model, input_ids: torch.Tensor) -> torch.Tensor:
     """Logits [B, T, V] of ``model`` on ``input_ids`` [B, T]; accepts plain modules and HF models
     (``.logits``), and turns off the key/value cache of HF models since nothing is generated."""
@@ -139,6 +160,18 @@ def plan_windows(units: UnitSet, unique_ids: np.ndarray) -> WindowPlan:
     return WindowPlan(window_starts, entry_window, entry_column, entry_target, entry_unit, bounds)
 
 
+def target_rank(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """0-based rank of each target among the V ids: #(z > z_y) + #(z = z_y with id < y).
+
+    A tie counts against the target, by token id, so the top-k set always holds exactly k ids and
+    "the target is in the top k" means rank < k. Counting only strictly larger logits would let a
+    tie (common under bf16) put the target in a set of more than k ids.
+    """
+    z_y = logits.gather(1, targets[:, None])
+    ids = torch.arange(logits.shape[-1], device=logits.device)
+    return (logits > z_y).sum(dim=-1) + ((logits == z_y) & (ids[None, :] < targets[:, None])).sum(dim=-1)
+
+
 def _token_metrics(logits: torch.Tensor, targets: torch.Tensor, alphas: torch.Tensor, ks: torch.Tensor,
                    vocab_size: int) -> tuple[torch.Tensor, ...]:
     """All per-token metrics from fp32 logits [P, V] and targets [P], in bits.
@@ -149,8 +182,7 @@ def _token_metrics(logits: torch.Tensor, targets: torch.Tensor, alphas: torch.Te
     logp = torch.log_softmax(logits, dim=-1)
     logp_y = logp.gather(1, targets[:, None]).squeeze(1).double()
     unsmoothed = -logp_y / LN2
-    rank = (logits > logits.gather(1, targets[:, None])).sum(dim=-1)  # how many ids beat the target
-    topk_err = rank[None, :] >= ks[:, None]
+    topk_err = target_rank(logits, targets)[None, :] >= ks[:, None]
     a64 = alphas.double()[:, None]
     # log((1−α)p + α/V) without forming p, stable for tiny p
     smoothed = -torch.logaddexp(torch.log1p(-a64) + logp_y[None, :], torch.log(a64 / vocab_size)) / LN2
@@ -230,12 +262,15 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
         bar = tqdm(total=num_windows, desc=f"evaluating {len(unit_ids)} {units.granularity} units", unit="window")
 
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), deterministic_kernels():
         for w0 in batches:
             w1 = min(w0 + int(batch_size), num_windows)
             pos = plan.window_starts[w0:w1, None] + offsets[None, :]
             inside = pos < stream_len
             window_tokens = np.where(inside, np.asarray(tokens[np.minimum(pos, stream_len - 1)]), 0).astype(np.int64)
+            if w1 - w0 < int(batch_size):  # one batch shape for every forward pass: repeat the last window
+                fill = np.repeat(window_tokens[-1:], int(batch_size) - (w1 - w0), axis=0)
+                window_tokens = np.concatenate([window_tokens, fill])
             limit = vocab_size if vocab_size is not None else model_vocab
             top = int(window_tokens.max())
             require(not isinstance(limit, int) or top < limit,

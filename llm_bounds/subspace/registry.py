@@ -183,7 +183,8 @@ def _from_pretrained(name: str, vocab_size: int, n_positions: int | None) -> nn.
 
 
 def _offline_fix(name: str) -> str:
-    return f"download it first (`huggingface-cli download {name}`) or pass a local directory"
+    return (f"download it first (`huggingface-cli download {name}`), pass a local directory, "
+            "or pass --init scratch for a seeded random init")
 
 
 def check_model_name(name: str, init: str = "scratch") -> None:

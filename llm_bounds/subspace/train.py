@@ -76,7 +76,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     require(name == "cpu" or name.startswith("cuda"), f"unknown device {name!r}; use cpu, cuda or auto")
-    require(name == "cpu" or torch.cuda.is_available(), f"device {name!r} is not available; pass device='cpu'")
+    require(name == "cpu" or torch.cuda.is_available(), f"device {name!r} is not available here; pass --device cpu")
     return torch.device(name)
 
 
