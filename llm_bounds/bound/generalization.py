@@ -55,7 +55,7 @@ from typing import Mapping, Sequence
 
 from llm_bounds.bound.concentration import (ucb_bernoulli_martingale, ucb_empirical_bernstein, ucb_freedman_martingale,
                                             ucb_hoeffding, ucb_kl)
-from llm_bounds.core.errors import require
+from llm_bounds.core.errors import require, require_one_of
 from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
 
 GRANULARITIES = ("token", "document")
@@ -111,7 +111,7 @@ class BoundResult:
 
 def loss_interval(metric: str, alpha: float | None, vocab_size: int | None) -> tuple[float, float]:
     """[lo, hi] of the per-token (or per-unit mean) loss for ``metric``."""
-    require(metric in METRICS, f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    require_one_of(metric, METRICS, "metric")
     if metric == "error":
         return 0.0, 1.0
     require(alpha is not None and vocab_size is not None,
@@ -181,7 +181,7 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
     kl bound (either can win: kl near 0), with δ split 2 ways. ``best`` at the token level for the
     log-loss is ``freedman`` alone (method_union = 1).
     """
-    require(method in METHODS, f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    require_one_of(method, METHODS, "method")
     kw = dict(granularity=granularity, metric=metric, empirical=empirical, complexity_bits=complexity_bits, m=m, n=n,
               alpha=alpha, vocab_size=vocab_size, subsample_variance=subsample_variance,
               centred_sq_mean=centred_sq_mean, centred_sq_variance=centred_sq_variance, grid_bits=grid_bits,
@@ -219,7 +219,7 @@ def _ucb_best(mean, variance, lo, hi, n, log_inv_delta, methods) -> tuple[str, f
 def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
                   subsample_variance, centred_sq_mean, centred_sq_variance, grid_bits, subsample_union,
                   delta_split, subsample_running_sq, centred_sq_running_sq) -> BoundResult:
-    require(granularity in GRANULARITIES, f"unknown level {granularity!r}; choose one of {', '.join(GRANULARITIES)}")
+    require_one_of(granularity, GRANULARITIES, "level")
     require(isinstance(delta, (int, float)) and math.isfinite(delta) and 0.0 < delta < 1.0,
             f"delta must lie strictly between 0 and 1, got {delta!r}; e.g. --delta 0.05")
     require(isinstance(complexity_bits, (int, float)) and math.isfinite(complexity_bits) and complexity_bits >= 0,

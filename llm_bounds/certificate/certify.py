@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from llm_bounds.bound.smoothing import random_guess_bits
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import TOPK_REPORTED, RunContext, bounds_for, complexity_for, log_progress
+from llm_bounds.certificate.context import TOPK_REPORTED, RunContext, bounds_for, complexity_for
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core.files import sha256_hex
-from llm_bounds.evaluation.results import load_eval, save_eval
 from llm_bounds.message.accounting import message_report
 from llm_bounds.subspace.registry import weights_source
 
@@ -25,7 +24,8 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
     """Every certified number, from the message bytes, the config and the data alone.
 
     ``folder`` (the run's folder) may hold evaluations of this message's model from an earlier,
-    interrupted run (:meth:`RunFolder.evaluation`); the verifier passes none and evaluates everything.
+    interrupted run (:meth:`RunFolder.evaluation`); the verifier passes none and evaluates everything
+    (:meth:`RunContext.evaluation_of`).
     """
     cfg, tokenizer, corpus, model = ctx.cfg, ctx.tokenizer, ctx.corpus, ctx.model
     q = ctx.decoded(message)
@@ -33,18 +33,7 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
     V = tokenizer.vocab_size
     K = complexity_for(cfg, message)
 
-    def get(sample):
-        path = None if folder is None else folder.evaluation(sample, message)
-        if path is not None and path.is_file():
-            return load_eval(path)
-        ctx.load_message(message)
-        log_progress(progress, f"[certify] evaluating {sample} units: n = {len(ctx.sample_ids[sample])}")
-        res = ctx.evaluate(sample, progress)
-        if path is not None:
-            save_eval(path, res)
-        return res
-
-    tok_res = get("token")
+    tok_res = ctx.evaluation_of(message, "token", folder, progress)
     every_unit = cfg.n_samples == "all"  # the whole training set was scored: no subsample term
     token_bounds = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits,
                               vocab_size=V, subsampled=not every_unit)
@@ -52,10 +41,10 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
                                  vocab_size=V, method="hoeffding", subsampled=not every_unit)
     doc_bounds = None
     if cfg.n_documents > 0:
-        doc_res = get("document")
+        doc_res = ctx.evaluation_of(message, "document", folder, progress)
         doc_bounds = bounds_for(cfg, doc_res, granularity="document", m=doc_units.m, complexity_bits=K.total_bits,
                                 vocab_size=V)
-    held = get("heldout")
+    held = ctx.evaluation_of(message, "heldout", folder, progress)
 
     train_bytes = ctx.scored_bytes()
     per_byte = tokens_per_byte(token_units.m, train_bytes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from llm_bounds.core.errors import dataclass_from_dict, require
+from llm_bounds.core.errors import dataclass_from_dict, require, require_one_of
 from llm_bounds.core.seeds import derive_seed
 from llm_bounds.message.quantize import MAX_LEVELS, METHODS as QUANT_METHODS
 from llm_bounds.subspace.registry import INITS
@@ -96,8 +96,7 @@ class RunConfig:
                 f"--levels must be integers in [2, {MAX_LEVELS}] without repeats, got {list(self.levels)}")
         require(self.n_samples == "all" or (isinstance(self.n_samples, int) and self.n_samples >= 2),
                 f"--n-samples must be an integer >= 2 or 'all', got {self.n_samples!r}")
-        require(self.sample_stream in SAMPLE_STREAMS,
-                f"unknown sample stream {self.sample_stream!r}; choose one of {', '.join(SAMPLE_STREAMS)}")
+        require_one_of(self.sample_stream, SAMPLE_STREAMS, "sample stream")
         require(isinstance(self.configs_compared, int) and self.configs_compared >= 1,
                 f"--configs-compared must be an integer >= 1, got {self.configs_compared!r}")
         require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
@@ -105,15 +104,12 @@ class RunConfig:
         require(self.max_steps >= 0, f"--max-steps must be >= 0, got {self.max_steps}")
         require(self.intrinsic_dim >= 1, f"--intrinsic-dim must be >= 1, got {self.intrinsic_dim}")
 
-        require(self.update_scales in UPDATE_SCALES,
-                f"unknown --update-scales {self.update_scales!r}; choose one of {', '.join(UPDATE_SCALES)}")
-        require(self.quant_method in QUANT_METHODS,
-                f"unknown quantization {self.quant_method!r}; choose one of {', '.join(QUANT_METHODS)}")
-        require(self.eval_dtype in EVAL_DTYPES,
-                f"unknown --eval-dtype {self.eval_dtype!r}; choose one of {', '.join(EVAL_DTYPES)}")
+        require_one_of(self.update_scales, UPDATE_SCALES, "--update-scales")
+        require_one_of(self.quant_method, QUANT_METHODS, "quantization")
+        require_one_of(self.eval_dtype, EVAL_DTYPES, "--eval-dtype")
         require(self.eval_batch_size >= 1, f"--eval-batch-size must be >= 1, got {self.eval_batch_size}")
         resolve_device(self.device)  # an unknown or absent device fails before anything is built
-        require(self.init in INITS, f"unknown --init {self.init!r}; choose one of {', '.join(INITS)}")
+        require_one_of(self.init, INITS, "--init")
         require(0.0 < self.heldout_fraction < 1.0, f"--heldout-fraction must lie in (0, 1), got {self.heldout_fraction}")
 
     def sample_purpose(self, sample: str) -> str:
@@ -149,7 +145,7 @@ PRESETS: dict[str, dict] = {
 
 def preset_config(name: str, **overrides) -> RunConfig:
     """The :class:`RunConfig` of preset ``name`` with ``overrides`` (None values are ignored)."""
-    require(name in PRESETS, f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    require_one_of(name, PRESETS, "preset")
     values = dict(PRESETS[name], preset=name)
     values.update({k: v for k, v in overrides.items() if v is not None})
     cfg = RunConfig(**values)

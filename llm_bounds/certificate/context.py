@@ -16,14 +16,15 @@ from llm_bounds.bound.concentration import running_centred_square
 from llm_bounds.bound.generalization import bound_over_alpha_grid, generalization_bound
 from llm_bounds.bound.smoothing import smoothed_loss_range
 from llm_bounds.certificate.config import RunConfig
+from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import require
 from llm_bounds.core.files import sha256_hex
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
 from llm_bounds.data.scoring import ScoringGrid, UnitSet, make_units
-from llm_bounds.data.tokenizers import Tokenizer, get_tokenizer
+from llm_bounds.data.tokenizers import ByteTokenizer, Tokenizer, get_tokenizer
 from llm_bounds.evaluation.evaluate import EvalResult, evaluate_units, sample_units
-from llm_bounds.evaluation.results import merge_evaluations
+from llm_bounds.evaluation.results import load_eval, merge_evaluations, save_eval
 from llm_bounds.message.complexity import Complexity, message_complexity
 from llm_bounds.message.format import decode_message
 from llm_bounds.message.quantize import Quantized
@@ -86,6 +87,7 @@ class RunContext:
     sample_ids: dict[str, np.ndarray]   # the drawn unit ids of each sample; no document sample if n_documents = 0
     holds: str = "z = 0"                # what the model's z is now: "z = 0", "trained z", "fp32 z" or a message sha256
     _decoded: dict[str, Quantized] = field(default_factory=dict, repr=False)
+    _evaluations: dict[tuple[str, str], EvalResult] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, cfg: RunConfig) -> "RunContext":
@@ -165,12 +167,32 @@ class RunContext:
             return part
         return merge_evaluations(distributed.gather_objects(part))
 
+    def evaluation_of(self, message: bytes, sample: str, folder: RunFolder | None = None,
+                      progress: bool = True) -> EvalResult:
+        """The decoded model of ``message`` on ``sample``: evaluated once per run (kept in memory),
+        or read from ``folder``'s stages when an interrupted run already evaluated it there."""
+        key = (sha256_hex(message), sample)
+        if key in self._evaluations:
+            return self._evaluations[key]
+        path = None if folder is None else folder.evaluation(sample, message)
+        if path is not None and path.is_file():
+            res = load_eval(path)
+        else:
+            self.load_message(message)
+            log_progress(progress, f"[evaluate] the decoded message {key[0][:8]} on the {sample} sample: "
+                                   f"n = {len(self.sample_ids[sample])} units")
+            res = self.evaluate(sample, progress)
+            if path is not None:
+                save_eval(path, res)
+        self._evaluations[key] = res
+        return res
+
     def scored_text(self) -> bytes:
         """The UTF-8 text of the training targets the token-level units score (one contiguous
         range of the training stream; document separators carry no bytes)."""
         units = self.units["token"]
         ids = np.asarray(self.corpus.train_tokens[int(units.score_start.min()):int(units.score_end.max())])
-        if self.tokenizer.vocab_size == 257 and self.tokenizer.name == "bytes":
+        if isinstance(self.tokenizer, ByteTokenizer):
             return ids[ids < 256].astype(np.uint8).tobytes()
         return self.tokenizer.decode(ids.tolist()).encode("utf-8")
 

@@ -127,9 +127,9 @@ def code_candidate(ctx: RunContext, z: np.ndarray, levels: int) -> bytes:
 
 
 def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
-                   progress: bool = True) -> tuple[bytes, list[dict], EvalResult]:
+                   progress: bool = True) -> tuple[bytes, list[dict]]:
     """Code z at each level count of the grid and keep the one with the smallest token-level bound;
-    returns its message, every candidate's summary and its evaluation on the token sample."""
+    returns its message and every candidate's summary."""
     cfg, units = ctx.cfg, ctx.units["token"]
     results = []
     for L in cfg.levels:
@@ -139,24 +139,15 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
             message = code_candidate(ctx, z, L)
             write_atomic(folder.candidate(L), message)
         ctx.decoded(message)  # a message that does not decode stops the run here
-        eval_path = folder.evaluation("token", message)
-        if eval_path.is_file():
-            res = load_eval(eval_path)
-        else:
-            ctx.load_message(message)
-            log_progress(progress, f"[select] evaluating the decoded model with L = {L} levels "
-                                   f"on {len(ctx.sample_ids['token'])} units")
-            res = ctx.evaluate("token", progress)
-            save_eval(eval_path, res)
+        res = ctx.evaluation_of(message, "token", folder, progress)
         K = complexity_for(cfg, message).total_bits
         b = bounds_for(cfg, res, granularity="token", m=units.m, complexity_bits=K, vocab_size=ctx.tokenizer.vocab_size)
         results.append({"levels": L, "message_bytes": len(message), "bound_bpd": b["nll"]["bound"],
-                        "empirical_bpd": b["nll"]["empirical"], "message": message, "evaluation": res})
+                        "empirical_bpd": b["nll"]["empirical"], "message": message})
         log_progress(progress, f"[select] L = {L}: {8 * len(message)} message bits, "
                                f"bound {b['nll']['bound']:.4f} bits/token")
     best = min(results, key=lambda r: r["bound_bpd"])
-    summaries = [{k: v for k, v in r.items() if k not in ("message", "evaluation")} for r in results]
-    return best["message"], summaries, best["evaluation"]
+    return best["message"], [{k: v for k, v in r.items() if k != "message"} for r in results]
 
 
 def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
@@ -176,13 +167,13 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
         folder.release(created)  # nothing to resume from: leave no empty folder
         raise
     fp32 = fp32_evaluation(ctx, z, folder, progress)
-    message, candidates, token_evaluation = select_message(ctx, z, folder, progress)
+    message, candidates = select_message(ctx, z, folder, progress)
     cert = certify(ctx, message, progress, folder=folder)
     log_progress(progress, "[baselines] gzip -9, bzip2 -9 and xz -9e on the scored training text")
     cert["baseline_bits_per_byte"] = baseline_bits_per_byte(ctx.scored_text(), default_cache_dir())
     cert["environment"] = environment(str(resolve_device(cfg.device)), cfg.eval_dtype)
     cert["informational"] = {  # not re-derivable from the message: the verifier skips this part
-        "quantization": quantization_cost(fp32, token_evaluation, cert["alpha"],
+        "quantization": quantization_cost(fp32, ctx.evaluation_of(message, "token"), cert["alpha"],
                                           tokens_per_byte(cert["m"], cert["m_bytes"])),
         "level_candidates": candidates,
         "train": train_summary,

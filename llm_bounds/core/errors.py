@@ -15,6 +15,11 @@ def require(condition: bool, message: str) -> None:
         raise BoundInputError(message)
 
 
+def require_one_of(value, choices, what: str) -> None:
+    """Raise "unknown WHAT 'value'; choose one of a, b, c" unless ``value`` is one of ``choices``."""
+    require(value in choices, f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
 def dataclass_from_dict(cls, d: dict, what: str):
     """``cls(**d)`` for a dataclass, refusing unknown keys (a typo must not silently become a default)."""
     from dataclasses import fields

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm_bounds.core.errors import require
+from llm_bounds.core.errors import require, require_one_of
 
 METHODS = ("uniform", "kmeans")
 MAX_LEVELS = 1 << 16
@@ -149,7 +149,7 @@ def quantize(z, levels: int, method: str = "uniform", seed: int = 0) -> Quantize
     The codebook is rounded to float16 and sorted before each coordinate goes to its nearest level,
     so ``result.values()`` is exactly what the message decodes to. Deterministic for a given seed.
     """
-    require(method in METHODS, f"unknown quantization method {method!r}; choose one of {', '.join(METHODS)}")
+    require_one_of(method, METHODS, "quantization method")
     require(float(levels) == int(levels) and 1 <= int(levels) <= MAX_LEVELS,
             f"levels must be an integer in [1, {MAX_LEVELS}], got {levels!r}")
     levels = int(levels)

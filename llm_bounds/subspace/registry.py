@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from llm_bounds.core.errors import BoundInputError, require
+from llm_bounds.core.errors import BoundInputError, require, require_one_of
 from llm_bounds.core.hub import downloads_allowed
 
 # name -> (n_layer, n_embd, n_head), Radford et al. 2019, as in the released checkpoints.
@@ -193,7 +193,7 @@ def check_model_name(name: str, init: str = "scratch") -> None:
     Raises BoundInputError (with the fix) for an unknown init, an unknown model name, a ladder
     model asked for pretrained weights, or pretrained weights that are not on this machine.
     """
-    require(init in INITS, f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    require_one_of(init, INITS, "init")
     if name in GPT2_FAMILY or parse_ladder_name(name) is not None:
         require(init == "scratch" or name in GPT2_FAMILY,
                 f"ladder model {name!r} has no pretrained weights; use init=scratch")

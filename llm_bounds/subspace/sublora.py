@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from llm_bounds.core.errors import dataclass_from_dict, require
+from llm_bounds.core.errors import dataclass_from_dict, require, require_one_of
 
 from llm_bounds.subspace.lora import DEFAULT_TARGETS, SUBSPACE_PARAMS, attach_lora, embeddings_tied, subspace_parameters
 from llm_bounds.subspace.projectors import DEFAULT_PROJECTOR, PROJECTORS, check_dims, make_projector
@@ -153,12 +153,9 @@ class SubLoRAModel(nn.Module):
 
 def validate_config(config: SubLoRAConfig) -> None:
     """Cheap checks before any model is built (unknown projector, d < 1, bad LoRA settings)."""
-    require(config.subspace_params in SUBSPACE_PARAMS,
-            f"unknown subspace parameter set {config.subspace_params!r}; choose one of {', '.join(SUBSPACE_PARAMS)}")
-    require(config.update_scales in UPDATE_SCALES,
-            f"unknown update scales {config.update_scales!r}; choose one of {', '.join(UPDATE_SCALES)}")
-    require(config.projector in PROJECTORS,
-            f"unknown projector {config.projector!r}; choose one of {', '.join(PROJECTORS)}")
+    require_one_of(config.subspace_params, SUBSPACE_PARAMS, "subspace parameter set")
+    require_one_of(config.update_scales, UPDATE_SCALES, "update scales")
+    require_one_of(config.projector, PROJECTORS, "projector")
     require(float(config.intrinsic_dim) == int(config.intrinsic_dim) and int(config.intrinsic_dim) >= 1,
             f"intrinsic dimension d must be >= 1, got {config.intrinsic_dim!r}; pass e.g. intrinsic_dim=1000")
     require(int(config.lora_rank) >= 1, f"lora_rank must be >= 1, got {config.lora_rank!r}; the paper uses 4")
