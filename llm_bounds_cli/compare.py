@@ -46,10 +46,14 @@ def plot_png(rows: list[dict], path: Path, random_guess: float) -> None:
 
 def main(argv=None) -> int:
     p = OneLineParser(prog="compare.py", description="Compare bounds across model sizes: the same data, budget and seeds for every model.")
-    p.add_argument("--models", default=",".join(LADDER), help="comma list, smallest first (default: the CPU ladder)")
+    p.add_argument("--models", default=",".join(LADDER),
+                   help="comma list (default: the CPU ladder); published checkpoints such as gpt2,gpt2-medium,gpt2-large "
+                        "and local folders are pretrained unless --init scratch")
     p.add_argument("--preset", default="default")
     p.add_argument("--out", type=Path, default=Path("runs/compare"))
     p.add_argument("--seed", type=int)
+    p.add_argument("--init", help="pretrained | scratch (default: each model's own, as in bound.py)")
+    p.add_argument("--dataset", help="as in bound.py (default: the preset's, kjv)")
     p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int)
     p.add_argument("--max-steps", dest="max_steps", type=int)
     p.add_argument("--n-samples", dest="n_samples", type=int)
@@ -57,7 +61,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         rows = compare_models([m for m in args.models.split(",") if m], args.out, args.preset,
-                              progress=not args.quiet, plot=plot_png, seed=args.seed, intrinsic_dim=args.intrinsic_dim,
+                              progress=not args.quiet, plot=plot_png, seed=args.seed, init=args.init, dataset=args.dataset,
+                              intrinsic_dim=args.intrinsic_dim,
                               max_steps=args.max_steps, n_samples=args.n_samples)
     except BoundInputError as e:
         print(f"compare.py: error: {e}", file=sys.stderr)

@@ -38,8 +38,8 @@ def test_tokenizer_defaults_and_tokenizer_directories(gpt2_tokenizer_dir):
     def cfg(*argv):
         return config_from_args(bound_parser().parse_args(list(argv)))
     assert cfg().tokenizer == "bytes"
-    assert cfg("--model", "gpt2").tokenizer == "gpt2"
-    c = cfg("--model", "gpt2", "--tokenizer", str(gpt2_tokenizer_dir))
+    assert cfg("--model", "gpt2", "--init", "scratch").tokenizer == "gpt2"  # shipped with the package
+    c = cfg("--model", "gpt2", "--init", "scratch", "--tokenizer", str(gpt2_tokenizer_dir))
     assert c.tokenizer == "gpt2" and c.tokenizer_dir == str(gpt2_tokenizer_dir.resolve())
     with pytest.raises(BoundInputError):
         cfg("--model", "no-such-model-here")

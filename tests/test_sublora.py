@@ -51,7 +51,7 @@ def test_z_zero_gives_the_base_model():
 def test_logits_equal_plain_peft_lora_loaded_with_theta():
     m = build_sublora(tiny(projector="fastfood"))
     m.set_z(seeded_z(m.d))
-    lora = build_lora_lm(m.config)
+    lora, _ = build_lora_lm(m.config)
     with torch.no_grad():
         for name, p in subspace_parameters(lora, "lora"):
             p.copy_(m.lora_tensors()[name])

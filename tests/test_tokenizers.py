@@ -57,13 +57,24 @@ def test_any_hf_tokenizer_by_directory(gpt2_tokenizer_dir, tmp_path):
     np.testing.assert_array_equal(generic.token_nbytes, gpt2.token_nbytes)
 
 
-def test_gpt2_offline_without_files_names_the_fix():
-    try:
-        tok = get_tokenizer("gpt2", allow_download=False)
-    except BoundInputError as e:
-        assert "--tokenizer DIR" in str(e) and "vocab.json" in str(e)
-    else:
-        pytest.skip(f"a GPT-2 tokenizer is in the Hugging Face cache here ({tok!r}), so the offline error cannot show")
+BUNDLED_SHA256 = {"vocab.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+                  "merges.txt": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"}
+
+
+def test_gpt2_is_shipped_and_needs_no_download(gpt2_tokenizer_dir, monkeypatch):
+    import hashlib
+
+    from llm_bounds.data.tokenizers import BUNDLED_GPT2_DIR
+
+    for name, digest in BUNDLED_SHA256.items():  # the files the hub serves for gpt2, unchanged
+        assert hashlib.sha256((BUNDLED_GPT2_DIR / name).read_bytes()).hexdigest() == digest
+    assert (BUNDLED_GPT2_DIR / "NOTICE.md").is_file() and (BUNDLED_GPT2_DIR / "LICENSE").is_file()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    shipped = get_tokenizer("gpt2", allow_download=False)
+    reference = get_tokenizer("gpt2", gpt2_tokenizer_dir)
+    assert shipped.fingerprint == reference.fingerprint
+    assert shipped.encode(TEXT) == reference.encode(TEXT)
+    np.testing.assert_array_equal(shipped.token_nbytes, reference.token_nbytes)
 
 
 def test_missing_tokenizer_folder_and_unknown_id(tmp_path):

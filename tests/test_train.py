@@ -51,7 +51,8 @@ def test_checkpoint_is_weights_only_and_written_atomically(shakespeare_bytes, tm
     path = tmp_path / CHECKPOINT_NAME
     state = torch.load(path, weights_only=True)      # raises if anything but tensors/containers
     assert torch.equal(state["z"], m.z.detach())
-    assert state["next_step"] == 3 and state["model_config"] == TINY.to_dict()
+    assert state["next_step"] == 3 and state["model_config"] == m.config.to_dict()  # targets resolved from auto
+    assert m.config.target_modules == ("c_attn", "lm_head")
     assert set(state["optimizer"]["state"][0]) >= {"exp_avg", "exp_avg_sq", "step"}
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]   # no tmp file left behind
 

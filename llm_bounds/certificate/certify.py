@@ -127,14 +127,29 @@ def tokens_per_byte(m: int, m_bytes: int) -> float:
 
 
 def weights_info(cfg: RunConfig, model) -> dict:
-    """Where the base weights come from (with their hash and the stated assumption if pretrained)."""
+    """Where the base weights come from (with their hash, the LoRA targets, and for pretrained
+    weights the assumptions the bound rests on, in words)."""
 
     info = weights_source(cfg.model, cfg.init, model.lm if cfg.init == "pretrained" else None,
                           seed=cfg.seed_for("init"))
+    info["lora_targets"] = [] if cfg.subspace_params == "all" else list(model.config.target_modules)
+    info["output_head_tied"] = bool(model.embeddings_tied())
     if cfg.init == "pretrained":
-        info["assumption"] = ("the pretrained weights were not fitted to this dataset's training split; "
-                              "otherwise the bound is not valid")
+        info["assumption"] = pretrained_assumptions(cfg)
     return info
+
+
+def pretrained_assumptions(cfg: RunConfig) -> str:
+    """What a bound with a pretrained prior assumes, in words (certificate and ``summary.md``)."""
+    text = ("The pretrained weights are part of the prior, so the bound is valid only if they were not fitted to "
+            "the data sampled here (the training split of the dataset).")
+    if cfg.dataset_unseen_by_weights:
+        return text + (f" The user stated (--unseen-dataset) that the weights were never trained on {cfg.dataset!r}; "
+                       "the bound rests on that statement.")
+    seen = "the KJV is on the web in many copies" if cfg.dataset == "kjv" else "it may be on the web"
+    return text + (f" A model pretrained on web text has probably seen {cfg.dataset!r} ({seen}), so this figure "
+                   "demonstrates the pipeline; it is not evidence that the model generalizes. To certify that, pass "
+                   "--unseen-dataset PATH with text the weights never saw (for example written after their release).")
 
 
 def decomposition(cert: dict) -> list[dict]:

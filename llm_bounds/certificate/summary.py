@@ -39,6 +39,8 @@ def format_table(cert: dict) -> str:
     lines.append(f"token-level bound: {cert['bound_bpd']:.4f} bits/token = {cert['bound_bits_per_byte']:.4f} "
                  f"bits/byte vs {cert['random_guess_bpd']:.4f} for a random guess: {verdict} "
                  f"(δ = {cert['delta']}, α = {cert['alpha']}, {cert['complexity_method']})")
+    if cert.get("weights", {}).get("assumption"):
+        lines.append("assumes the pretrained weights never saw this data: see summary.md")
     return "\n".join(lines)
 
 
@@ -51,6 +53,9 @@ def render_summary(cert: dict) -> str:
                 "Do not quote this number as the certificate of a configuration chosen by comparing it.", ""]
     out += ["| quantity | token level | document level |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in result_rows(cert)]
+    w = cert.get("weights", {})
+    if w.get("assumption"):
+        out += ["", f"**Assumption (pretrained weights).** {w['assumption']}"]
     out += ["", "## Where the bits go (token level, smoothed log-loss)", "",
             "| stage | bits per token | bits per byte |", "|---|---|---|"]
     for row in cert.get("decomposition", []):
@@ -98,7 +103,10 @@ def render_summary(cert: dict) -> str:
             "",
             f"Message: `message.bin`, {cert['message_bytes']} bytes, sha256 `{cert['message_sha256']}`. "
             "Check it with `python scripts/verify.py certificate.json`."]
-    w = cert.get("weights", {})
-    if w.get("assumption"):
-        out += ["", f"Assumption: {w['assumption']} (weights sha256 {w.get('sha256')})."]
+    if w.get("init") == "pretrained":
+        gguf = f", GGUF file sha256 `{w['gguf_sha256']}` dequantized to {w['dequantized_dtype']}" if "gguf_sha256" in w else ""
+        out += ["", f"Weights: {w.get('source')}, state sha256 `{w.get('sha256')}`{gguf}."]
+    if w.get("lora_targets"):
+        out += [f"LoRA targets: {', '.join(w['lora_targets'])}"
+                f"{' (the output head is tied to the input embedding)' if w.get('output_head_tied') else ''}."]
     return "\n".join(out) + "\n"

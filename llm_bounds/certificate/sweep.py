@@ -14,6 +14,7 @@ from llm_bounds.certificate.config import preset_config
 from llm_bounds.certificate.run import run
 from llm_bounds.core.files import write_atomic
 from llm_bounds.core.errors import require
+from llm_bounds.subspace.registry import check_model_name
 
 CERTIFIED = ("model", "params_total", "intrinsic_dim", "message_bits", "empirical_bpd", "complexity_term_bpd",
              "subsample_term_bpd", "bound_bpd", "bound_bits_per_byte", "heldout_bpd", "top1_error_bound")
@@ -53,11 +54,13 @@ def compare_models(models: list[str], out: Path, preset: str, progress: bool = T
     return the rows."""
 
     require(len(models) >= 1, "give at least one model to --models")
+    configs = [preset_config(preset, model=name, **overrides) for name in models]
+    for cfg in configs:  # every model must be buildable before the first one trains
+        check_model_name(cfg.model, cfg.init)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, random_guess = [], None
-    for name in models:
-        cfg = preset_config(preset, model=name, **overrides)
+    for name, cfg in zip(models, configs):
         if progress:
             print(f"=== {name} ===", flush=True)
         cert = run(cfg, out / name.replace("/", "_"), progress=progress)

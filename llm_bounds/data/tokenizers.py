@@ -3,9 +3,12 @@
 Three kinds, all behind :func:`get_tokenizer`:
 
 * ``bytes``: UTF-8 bytes plus one EOD token, V = 257. Needs no files.
-* ``gpt2``: the GPT-2 byte-level BPE (V = 50,257, EOD = ``<|endoftext|>`` = 50256), from a folder
-  (``--tokenizer DIR``), else the Hugging Face cache, else the hub. Loaded through ``transformers``
-  (vocab.json + merges.txt) or ``tiktoken`` (OpenAI's encoder.json + vocab.bpe, or ``tiktoken:gpt2``).
+* ``gpt2``: the GPT-2 byte-level BPE (V = 50,257, EOD = ``<|endoftext|>`` = 50256), from the files
+  shipped in the package (:data:`BUNDLED_GPT2_DIR`, see its NOTICE.md: no download), or from a folder
+  (``--tokenizer DIR``). Loaded through ``transformers`` (vocab.json + merges.txt) or ``tiktoken``
+  (OpenAI's encoder.json + vocab.bpe, or ``tiktoken:gpt2``).
+* a GGUF checkpoint (a ``.gguf`` path or a packaged name such as ``smollm2-135m-instruct``): the
+  tokenizer stored in the file, read by transformers' GGUF support.
 * any other name: a Hugging Face tokenizer id or directory.
 
 ``token_nbytes[i]`` is the number of UTF-8 bytes that token ``i`` stands for (EOD and other special
@@ -24,12 +27,14 @@ from typing import Sequence
 
 import numpy as np
 
+from llm_bounds.core.checkpoints import is_gguf_name, locate_gguf
 from llm_bounds.core.hub import downloads_allowed
 from llm_bounds.core.errors import BoundInputError, require
 
 GPT2_VOCAB_SIZE = 50257
-GPT2_FILES_HINT = ("pass --tokenizer DIR, a folder with the GPT-2 vocab.json and merges.txt, "
-                   "or go online so the Hugging Face hub can serve 'gpt2'")
+BUNDLED_GPT2_DIR = Path(__file__).resolve().parent / "gpt2_bpe"   # vocab.json + merges.txt, MIT (NOTICE.md)
+GPT2_FILES_HINT = ("pass --tokenizer DIR, a folder with the GPT-2 vocab.json and merges.txt, or reinstall "
+                   "llm-bounds, which ships them")
 
 
 class Tokenizer:
@@ -213,9 +218,10 @@ def get_tokenizer(name: str = "bytes", tokenizer_dir: str | Path | None = None, 
     """The tokenizer called ``name``: ``bytes``, ``gpt2`` (``tiktoken:gpt2`` for the tiktoken backend),
     or a Hugging Face tokenizer id / directory.
 
-    ``gpt2`` looks in ``tokenizer_dir``, then the Hugging Face cache, then (if ``allow_download``,
-    default: unless HF_HUB_OFFLINE is set) the hub. When none works it raises
-    :class:`BoundInputError` saying how to supply the files.
+    ``gpt2`` reads ``tokenizer_dir`` if given, else the files shipped in the package (never the
+    network). Other names may be downloaded when ``allow_download`` (default: unless the hub is
+    offline or unreachable). When none works it raises :class:`BoundInputError` saying how to
+    supply the files.
     """
     require(isinstance(name, str) and name.strip() != "", f"tokenizer name must be a non-empty string, got {name!r}; "
                                                           "use 'bytes', 'gpt2' or a Hugging Face tokenizer id")
@@ -223,19 +229,20 @@ def get_tokenizer(name: str = "bytes", tokenizer_dir: str | Path | None = None, 
         return ByteTokenizer()
     if name in ("gpt2", "tiktoken:gpt2"):
         backend = "tiktoken" if name.startswith("tiktoken") else "hf"
-        if tokenizer_dir is not None:
-            return _gpt2_from_dir(Path(tokenizer_dir), backend)
+        return _gpt2_from_dir(Path(tokenizer_dir) if tokenizer_dir is not None else BUNDLED_GPT2_DIR, backend)
+    if tokenizer_dir is None and is_gguf_name(name):
+        from transformers import AutoTokenizer
+
+        from transformers.utils import logging as hf_logging
+
+        loc = locate_gguf(name)
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # the GGUF reader's per-tensor bar
         try:
-            return _from_hf("gpt2", local_only=True, display="gpt2", gpt2=True)
-        except (OSError, ValueError):
-            pass
-        if downloads_allowed(allow_download):
-            try:
-                return _from_hf("gpt2", local_only=False, display="gpt2", gpt2=True)
-            except (OSError, ValueError) as e:
-                raise BoundInputError(f"could not get the GPT-2 tokenizer from the hub ({type(e).__name__}); "
-                                      f"{GPT2_FILES_HINT}") from e
-        raise BoundInputError(f"the GPT-2 tokenizer is not available offline; {GPT2_FILES_HINT}")
+            return HFTokenizer(AutoTokenizer.from_pretrained(loc.folder, gguf_file=loc.filename), name)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
     source = str(tokenizer_dir) if tokenizer_dir is not None else name
     local_only = Path(source).is_dir() or not downloads_allowed(allow_download)
     try:

@@ -1,10 +1,13 @@
 """LoRA adapters via peft, initialised from an explicit CPU generator.
 
 ``attach_lora`` returns the base model with LoRA layers injected, in which only the LoRA matrices
-require gradients. Defaults follow Lotfi et al. (2024): rank 4, alpha 32, adapters on the fused
-attention query/key/value projection of HF GPT-2 (``c_attn``) and on the output head
-(``lm_head``). The adapter on ``lm_head`` leaves the base weights tied: ``lm_head.base_layer.weight``
-*is* the token embedding, and only the output path gets the low-rank update.
+require gradients. Defaults follow Lotfi et al. (2024): rank 4, alpha 32, adapters on the attention
+projections and on the output head. ``target_modules=("auto",)`` (the default) picks them per
+architecture (:func:`lora_targets`): peft's own per-model-type defaults (GPT-2 ``c_attn``, Llama and
+Qwen2 ``q_proj, v_proj``, GPT-NeoX ``query_key_value``, ...) plus the output head under its own
+name (``lm_head``, GPT-NeoX ``embed_out``). An adapter on a tied output head leaves the base weights
+tied: ``lm_head.base_layer.weight`` *is* the token embedding, and only the output path gets the
+low-rank update.
 """
 from __future__ import annotations
 
@@ -17,12 +20,47 @@ from torch import nn
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.seeds import cpu_generator
 
-DEFAULT_TARGETS = ("c_attn", "lm_head")
+AUTO = "auto"
+DEFAULT_TARGETS = (AUTO,)
 
 
 def module_matches(module_name: str, target: str) -> bool:
     """peft's rule for a string target: the module's full name equals it or ends with ``.target``."""
     return module_name == target or module_name.endswith("." + target)
+
+
+def output_head_name(model: nn.Module) -> str | None:
+    """The module name of the output head (``lm_head``, ``embed_out``, ...), None if it has none."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return next((n for n, m in model.named_modules() if m is head), None) if head is not None else None
+
+
+def lora_targets(model: nn.Module, targets=DEFAULT_TARGETS) -> tuple[str, ...]:
+    """The LoRA target module names for ``model``: ``targets`` itself, or for ``("auto",)`` peft's
+    default targets for the model's ``config.model_type`` followed by the output head's name.
+
+    Raises BoundInputError for an architecture peft has no defaults for, listing what to pass.
+    """
+    targets = tuple(targets)
+    if targets != (AUTO,):
+        require(AUTO not in targets, f"'auto' cannot be combined with other LoRA targets, got {list(targets)}; "
+                                     "pass 'auto' alone or a list of module names")
+        return targets
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
+
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    found = PEFT_DEFAULTS.get(model_type)
+    if found is None:
+        raise BoundInputError(f"peft has no default LoRA targets for model type {model_type!r}; pass "
+                              f"--lora-targets with module names among {', '.join(leaf_module_names(model))}")
+    head = output_head_name(model)
+    return tuple(found) + ((head,) if head is not None and head not in found else ())
+
+
+def leaf_module_names(model: nn.Module) -> list[str]:
+    """The distinct last name components of modules that hold weights (what a target can name)."""
+    return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                   if n and not list(m.children()) and any(True for _ in m.parameters(recurse=False))})
 
 
 def check_target_modules(model: nn.Module, targets) -> None:
@@ -31,10 +69,8 @@ def check_target_modules(model: nn.Module, targets) -> None:
     names = [n for n, _ in model.named_modules() if n]
     for t in targets:
         if not any(module_matches(n, t) for n in names):
-            leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-                             if n and not list(m.children()) and any(True for _ in m.parameters(recurse=False))})
             raise BoundInputError(f"target module {t!r} does not exist in {type(model).__name__}; "
-                                  f"choose among {', '.join(leaves)}")
+                                  f"choose among {', '.join(leaf_module_names(model))}")
 
 
 @torch.no_grad()
@@ -69,7 +105,7 @@ def attach_lora(base: nn.Module, rank: int = 4, alpha: float = 32, dropout: floa
 
     require(int(rank) >= 1, f"lora_rank must be >= 1, got {rank!r}; the paper uses 4")
     require(0.0 <= float(dropout) < 1.0, f"lora_dropout must lie in [0, 1), got {dropout!r}; default 0")
-    targets = list(targets)
+    targets = list(lora_targets(base, targets))
     check_target_modules(base, targets)
     config = LoraConfig(r=int(rank), lora_alpha=alpha, lora_dropout=float(dropout),
                         target_modules=targets, bias="none")

