@@ -4,14 +4,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from llm_bounds.certificate.sweep import BASELINES, compare_models, markdown_table
+from llm_bounds.certificate.sweep import BASELINES, BUDGET_KINDS, Budget, compare_models, markdown_table
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.core.files import write_atomic
 from llm_bounds.subspace.registry import LADDER
 from llm_bounds_cli.parsing import OneLineParser
 
 
-def plot_png(rows: list[dict], path: Path, random_guess: float) -> None:
+def plot_png(rows: list[dict], path: Path, random_guess: float, budget: str = "") -> None:
     """Bound, empirical loss and complexity term (bits per token) against total parameters."""
     import matplotlib
     import matplotlib.ticker
@@ -37,7 +37,7 @@ def plot_png(rows: list[dict], path: Path, random_guess: float) -> None:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("parameters (total)")
     ax.set_ylabel("bits per token")
-    ax.set_title("Token-level bounds across model sizes")
+    ax.set_title("Token-level bounds across model sizes" + (f"\n{budget}" if budget else ""), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     write_atomic(path, lambda f: fig.savefig(f, format="png"))
@@ -57,11 +57,26 @@ def main(argv=None) -> int:
     p.add_argument("--intrinsic-dim", dest="intrinsic_dim", type=int)
     p.add_argument("--max-steps", dest="max_steps", type=int)
     p.add_argument("--n-samples", dest="n_samples", type=int)
+    p.add_argument("--budget", nargs=2, metavar=("KIND", "VALUE"),
+                   help="equal training compute for every model: steps|tokens|flops and a value, e.g. --budget flops 1e15 "
+                        "(FLOPs = 6 x parameters x tokens; the budget covers training and QAT steps)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     try:
+        budget = None
+        if args.budget is not None:
+            kind, value = args.budget
+            if args.max_steps is not None:
+                raise BoundInputError("--budget sets each model's --max-steps; pass one of them")
+            if kind not in BUDGET_KINDS:
+                raise BoundInputError(f"unknown budget {kind!r}; choose one of {', '.join(BUDGET_KINDS)}")
+            try:
+                amount = float(value)
+            except ValueError:
+                raise BoundInputError(f"--budget {kind} needs a number, got {value!r}; e.g. --budget {kind} 1e6") from None
+            budget = Budget(kind, amount)
         rows = compare_models([m for m in args.models.split(",") if m], args.out, args.preset,
-                              progress=not args.quiet, plot=plot_png, seed=args.seed, init=args.init, dataset=args.dataset,
+                              progress=not args.quiet, plot=plot_png, budget=budget, seed=args.seed, init=args.init, dataset=args.dataset,
                               intrinsic_dim=args.intrinsic_dim,
                               max_steps=args.max_steps, n_samples=args.n_samples)
     except BoundInputError as e:

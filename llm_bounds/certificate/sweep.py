@@ -3,23 +3,85 @@
 ``python scripts/compare.py --models A,B,C --preset smoke --out C`` runs :func:`llm_bounds.certificate.run.run`
 once per model into ``C/<model>/`` (each a full, verifiable certificate) and writes
 ``C/comparison.md``, ``C/comparison.csv`` and (drawn by ``llm_bounds_cli.compare``) ``C/comparison.png``.
+
+Without a :class:`Budget` every model trains the preset's number of steps. With one, each model's
+steps are set so that every model gets the same training compute: the same steps, the same tokens,
+or the same FLOPs (the compute-optimal framing of Finzi et al., ICLR 2025).
 """
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from llm_bounds.certificate.config import preset_config
+from llm_bounds.certificate.config import RunConfig, preset_config
 from llm_bounds.certificate.run import run
 from llm_bounds.core.files import write_atomic
 from llm_bounds.core.errors import require
-from llm_bounds.subspace.registry import check_model_name
+from llm_bounds.data.tokenizers import get_tokenizer
+from llm_bounds.subspace.registry import build_base_model, check_model_name
+
+BUDGET_KINDS = ("steps", "tokens", "flops")
+FLOPS_PER_PARAM_TOKEN = 6  # forward 2N + backward 4N per token (Kaplan et al. 2020)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training compute given to every model: ``kind`` steps | tokens | flops, and its ``value``.
+
+    A step trains on ``batch_size × window`` tokens; its FLOPs are counted as
+    6 × N × tokens with N the base model's total parameters (forward and backward, the usual
+    approximation; a frozen base needs no weight gradients, so this overstates SubLoRA's cost by a
+    factor that is the same for every size). The budget covers the training steps and the preset's
+    QAT steps together: ``max_steps`` = budget steps − ``qat_steps``.
+    """
+
+    kind: str
+    value: float
+
+    def __post_init__(self):
+        require(self.kind in BUDGET_KINDS, f"unknown budget {self.kind!r}; choose one of {', '.join(BUDGET_KINDS)}")
+        require(self.value > 0, f"the budget must be positive, got {self.value!r}")
+
+    def total_steps(self, cfg: RunConfig, params: int) -> int:
+        """Training plus QAT steps that fit the budget for a model of ``params`` parameters."""
+        tokens_per_step = cfg.batch_size * cfg.window
+        per_step = {"steps": 1.0, "tokens": float(tokens_per_step),
+                    "flops": float(FLOPS_PER_PARAM_TOKEN * params * tokens_per_step)}[self.kind]
+        return int(self.value // per_step)
+
+    def describe(self) -> str:
+        return f"{self.value:.4g} training {self.kind} per model"
+
+
+def base_parameters(cfg: RunConfig) -> int:
+    """Total parameters of the base model of ``cfg`` (before adapters), for the FLOPs budget."""
+    vocab = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir).vocab_size
+    model = build_base_model(cfg.model, vocab, init=cfg.init, seed=0)
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def apply_budget(cfg: RunConfig, budget: Budget, params: int) -> RunConfig:
+    """``cfg`` with ``max_steps`` set so that training + QAT fits ``budget``; refuses a budget that
+    does not reach one training step."""
+    steps = budget.total_steps(cfg, params) - cfg.qat_steps
+    require(steps >= 1, f"the budget of {budget.describe()} leaves {cfg.model} no training step after its "
+                        f"{cfg.qat_steps} QAT steps; give a larger --budget value")
+    return replace(cfg, max_steps=int(steps))
 
 CERTIFIED = ("model", "params_total", "intrinsic_dim", "message_bits", "empirical_bpd", "complexity_term_bpd",
              "subsample_term_bpd", "bound_bpd", "bound_bits_per_byte", "heldout_bpd", "top1_error_bound")
 BASELINES = {"gzip_bits_per_byte": "gzip -9", "bzip2_bits_per_byte": "bzip2 -9", "xz_bits_per_byte": "xz -9e"}
-COLUMNS = CERTIFIED + ("bytes_per_token",) + tuple(BASELINES)
+TRAINING = ("train_steps", "train_tokens", "train_flops")
+COLUMNS = CERTIFIED + ("bytes_per_token",) + tuple(BASELINES) + TRAINING
+
+
+def training_compute(cfg: RunConfig, params: int) -> dict:
+    """Steps (training + QAT), tokens and FLOPs (6·N·tokens) a run of ``cfg`` trains on."""
+    steps = cfg.max_steps + cfg.qat_steps
+    tokens = steps * cfg.batch_size * cfg.window
+    return {"train_steps": steps, "train_tokens": tokens, "train_flops": float(FLOPS_PER_PARAM_TOKEN * params * tokens)}
 
 
 def row_from_certificate(cert: dict) -> dict:
@@ -33,7 +95,7 @@ def row_from_certificate(cert: dict) -> dict:
 
 def markdown_table(rows: list[dict]) -> str:
     def fmt(v):
-        return "—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+        return "—" if v is None else (f"{v:.3g}" if abs(v) >= 1e6 else f"{v:.4f}") if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
     return "\n".join(lines) + "\n"
@@ -48,27 +110,31 @@ def csv_text(rows: list[dict]) -> str:
 
 
 def compare_models(models: list[str], out: Path, preset: str, progress: bool = True, plot=None,
-                   **overrides) -> list[dict]:
-    """Run every model with the same settings; write the table and CSV (and ``plot(rows, path,
-    random_guess)`` to ``comparison.png``, given by the command line: the library draws nothing);
-    return the rows."""
+                   budget: Budget | None = None, **overrides) -> list[dict]:
+    """Run every model with the same settings (and, with ``budget``, the same training compute);
+    write the table and CSV (and ``plot(rows, path, random_guess, title)`` to ``comparison.png``,
+    given by the command line: the library draws nothing); return the rows."""
 
     require(len(models) >= 1, "give at least one model to --models")
     configs = [preset_config(preset, model=name, **overrides) for name in models]
     for cfg in configs:  # every model must be buildable before the first one trains
         check_model_name(cfg.model, cfg.init)
+    params = [base_parameters(cfg) for cfg in configs]
+    if budget is not None:
+        configs = [apply_budget(cfg, budget, n) for cfg, n in zip(configs, params)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, random_guess = [], None
-    for name, cfg in zip(models, configs):
+    for name, cfg, n in zip(models, configs, params):
         if progress:
-            print(f"=== {name} ===", flush=True)
+            print(f"=== {name}: {cfg.max_steps} training steps ===", flush=True)
         cert = run(cfg, out / name.replace("/", "_"), progress=progress)
-        rows.append(row_from_certificate(cert))
+        rows.append(row_from_certificate(cert) | training_compute(cfg, n))
         random_guess = cert["random_guess_bpd"]
     rows.sort(key=lambda r: r["params_total"])
-    write_atomic(out / "comparison.md", markdown_table(rows))
+    heading = f"Budget: {budget.describe()}." if budget is not None else f"Budget: the {preset} preset's steps."
+    write_atomic(out / "comparison.md", heading + "\n\n" + markdown_table(rows))
     write_atomic(out / "comparison.csv", csv_text(rows))
     if plot is not None:
-        plot(rows, out / "comparison.png", random_guess)
+        plot(rows, out / "comparison.png", random_guess, heading)
     return rows

@@ -15,10 +15,13 @@ import time
 import numpy as np
 import torch
 
+from llm_bounds.certificate.config import RunConfig
+from llm_bounds.certificate.context import sublora_config
 from llm_bounds.data.corpus import build_corpus, load_documents
 from llm_bounds.evaluation.evaluate import evaluate_units, forward_logits, plan_windows, sample_units
 from llm_bounds.data.scoring import ScoringGrid, make_units
 from llm_bounds.data.tokenizers import get_tokenizer
+from llm_bounds.subspace.sublora import build_sublora
 
 ALPHAS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
 
@@ -70,10 +73,6 @@ def measure(name: str, model, tokens: np.ndarray, units, n: int, batch_size: int
 
 def measure_model(args, grid: ScoringGrid) -> int:
     """The ``--model`` case: one real model and its tokenizer, the last line the throughput ratio."""
-    from llm_bounds.certificate.config import RunConfig
-    from llm_bounds.certificate.context import sublora_config
-    from llm_bounds.subspace.sublora import build_sublora
-
     cfg = RunConfig(model=args.model)
     tok = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
     corpus = build_corpus(load_documents("kjv"), tok, heldout_fraction=0.05, seed=0, cache_dir=False)
