@@ -35,21 +35,25 @@ def iid_documents(rng, trials, H, m, mu=0.5):
     return losses, np.full((trials, H), mu)
 
 
-def dependent_tokens(rng, trials, H, m):
-    """Token losses whose conditional mean depends on the previous token's loss.
-
-    P(loss_t = 1 | past) = 0.35 + 0.3·loss_{t−1} (0.35 or 0.65): a dependent, heteroscedastic
-    sequence. Returns the losses [trials, H, m] and the token-level risk (mean conditional mean).
-    """
+def markov_tokens(rng, trials, H, m, *, base, slope, start):
+    """0/1 token losses with P(loss_t = 1 | past) = base + slope·loss_{t−1}: a dependent sequence.
+    The first previous loss is Bernoulli(``start``) (all zero, drawing nothing, when ``start`` = 0).
+    Returns the losses [trials, H, m] and the token-level risk (mean conditional mean)."""
     losses = np.empty((trials, H, m))
     cond = np.empty((trials, H, m))
-    prev = (rng.random((trials, H)) < 0.5).astype(np.float64)
+    prev = (rng.random((trials, H)) < start).astype(np.float64) if start > 0 else np.zeros((trials, H))
     for t in range(m):
-        p = 0.35 + 0.3 * prev
+        p = base + slope * prev
         cond[..., t] = p
         prev = (rng.random((trials, H)) < p).astype(np.float64)
         losses[..., t] = prev
     return losses, cond.mean(-1)
+
+
+def dependent_tokens(rng, trials, H, m):
+    """Token losses whose conditional mean depends on the previous token's loss:
+    P(loss_t = 1 | past) = 0.35 + 0.3·loss_{t−1} (0.35 or 0.65): a dependent, heteroscedastic sequence."""
+    return markov_tokens(rng, trials, H, m, base=0.35, slope=0.3, start=0.5)
 
 
 def failure_rate(bound_fn, losses, risks, *, granularity, K, n=None, unit=1, seed=0):
@@ -273,15 +277,7 @@ def test_freedman_with_dropped_range_term_is_caught(hetero_select):
 
 def rare_error_tokens(rng, trials, H, m):
     """Rare, dependent 0/1 errors: P(e_t = 1 | past) = 0.01 + 0.05·e_{t−1} (bursts after an error)."""
-    losses = np.empty((trials, H, m))
-    cond = np.empty((trials, H, m))
-    prev = np.zeros((trials, H))
-    for t in range(m):
-        p = 0.01 + 0.05 * prev
-        cond[..., t] = p
-        prev = (rng.random((trials, H)) < p).astype(np.float64)
-        losses[..., t] = prev
-    return losses, cond.mean(-1)
+    return markov_tokens(rng, trials, H, m, base=0.01, slope=0.05, start=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Whether the Hugging Face hub may be asked for files (users have it; tests and CI do not).
+"""Whether the Hugging Face hub may be asked for files (users have it; tests and CI do not), and
+:func:`quiet_transformers`, which keeps the Hugging Face libraries' chatter out of a run's output.
 
 Asking an unreachable hub costs minutes of retries inside huggingface_hub. So before the first
 request, one TCP connection to the hub is tried with a short timeout; when it fails, the hub is
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -38,3 +41,22 @@ def downloads_allowed(allow_download: bool | None = None) -> bool:
     if any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARIABLES):
         return False
     return hub_reachable()
+
+
+@contextmanager
+def quiet_transformers():
+    """Silence transformers while loading: log messages below errors, Python warnings and its
+    progress bars (e.g. the GGUF reader's, one step per tensor); restores all three afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from llm_bounds.core.checkpoints import is_gguf_name, locate_gguf
-from llm_bounds.core.hub import downloads_allowed
+from llm_bounds.core.hub import downloads_allowed, quiet_transformers
 from llm_bounds.core.errors import BoundInputError, require
 
 GPT2_VOCAB_SIZE = 50257
@@ -233,16 +233,9 @@ def get_tokenizer(name: str = "bytes", tokenizer_dir: str | Path | None = None, 
     if tokenizer_dir is None and is_gguf_name(name):
         from transformers import AutoTokenizer
 
-        from transformers.utils import logging as hf_logging
-
         loc = locate_gguf(name)
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # the GGUF reader's per-tensor bar
-        try:
+        with quiet_transformers():
             return HFTokenizer(AutoTokenizer.from_pretrained(loc.folder, gguf_file=loc.filename), name)
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
     source = str(tokenizer_dir) if tokenizer_dir is not None else name
     local_only = Path(source).is_dir() or not downloads_allowed(allow_download)
     try:

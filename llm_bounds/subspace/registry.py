@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -35,7 +33,7 @@ from torch import nn
 from llm_bounds.core.checkpoints import PACKAGED, is_gguf_name, locate_gguf
 from llm_bounds.core.errors import BoundInputError, require, require_one_of
 from llm_bounds.core.files import sha256_file
-from llm_bounds.core.hub import downloads_allowed
+from llm_bounds.core.hub import downloads_allowed, quiet_transformers
 
 # name -> (n_layer, n_embd, n_head), Radford et al. 2019, as in the released checkpoints.
 GPT2_FAMILY: dict[str, tuple[int, int, int]] = {
@@ -109,24 +107,6 @@ def known_names() -> str:
     return ", ".join(list(GPT2_FAMILY) + list(LADDER) + list(PACKAGED)) + ", gpt2-l{L}-d{W}, a .gguf file"
 
 
-@contextmanager
-def _quiet():
-    """Silence transformers' chatter about configs while building models."""
-    from transformers.utils import logging as hf_logging
-
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # e.g. GGUF dequantization, per tensor
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _check_vocab(vocab_size: int) -> None:
     require(float(vocab_size) == int(vocab_size) and int(vocab_size) >= 2,
             f"vocab_size must be an integer >= 2, got {vocab_size!r}; pass len(tokenizer)")
@@ -193,7 +173,7 @@ def _from_pretrained(name: str, vocab_size: int, n_positions: int | None) -> nn.
     else:
         local, extra, fix = resolve_weights(name), {}, _offline_fix(name)
     try:
-        with _quiet():
+        with quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(local, local_files_only=True, dtype=torch.float32, **extra)
     except (OSError, ValueError) as err:
         raise BoundInputError(f"pretrained model {name!r} could not be loaded from {local} "
@@ -266,7 +246,7 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
         # the GPT-2 family keeps the published 0.1.
         config = _gpt2_config(*shape, vocab_size=vocab_size, n_positions=int(ctx),
                               dropout=0.0 if is_ladder else 0.1)
-        with _quiet():
+        with quiet_transformers():
             model = GPT2LMHeadModel(config)
         return init_gpt2_weights_(model, seed).eval()
 
@@ -274,7 +254,7 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
         return _from_pretrained(name, vocab_size, n_positions).eval()
     local = resolve_offline(name)
     try:
-        with _quiet():
+        with quiet_transformers():
             config = AutoConfig.from_pretrained(local, local_files_only=True)
     except (OSError, ValueError) as err:
         raise BoundInputError(f"model {name!r} at {local} has no usable config.json "
@@ -284,7 +264,7 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
         for key in ("n_positions", "max_position_embeddings"):
             if hasattr(config, key):
                 setattr(config, key, int(n_positions))
-    with _quiet(), torch.random.fork_rng(devices=[]):
+    with quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))       # transformers' own init draws from the global CPU RNG
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     if model.config.model_type == "gpt2":
