@@ -32,6 +32,8 @@ def bound_parser() -> argparse.ArgumentParser:
                                        "GPT-2 family, the model's own for pretrained ids, else bytes")
     p.add_argument("--tokenizer-dir", dest="tokenizer_dir", help="folder with the tokenizer files (offline use)")
     p.add_argument("--dataset", help="kjv | a .txt/.jsonl file or a directory | hf:NAME[:CONFIG[:SPLIT]]")
+    p.add_argument("--separator", type=unescape,
+                   help="split a single text file into documents at this string; escapes work: '\\n\\n' (blank lines)")
     p.add_argument("--unseen-dataset", dest="unseen_dataset",
                    help="your own corpus that the pretrained weights never saw (e.g. written after their release): "
                         "certified instead of --dataset, and the certificate records your statement")
@@ -85,6 +87,19 @@ def count_or_all(text: str):
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
+
+
+def unescape(text: str) -> str:
+    """``\\n``, ``\\t``, ``\\r`` and ``\\\\`` as the characters they name (the rest unchanged)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "ntr\\":
+            out.append({"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def config_from_args(args):

@@ -4,9 +4,12 @@ import json
 import numpy as np
 import pytest
 
+from llm_bounds.certificate.config import RunConfig
+from llm_bounds.certificate.context import RunContext
 from llm_bounds.data.corpus import build_corpus, heldout_indices, load_documents, token_dtype
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.data.tokenizers import ByteTokenizer, get_tokenizer
+from llm_bounds_cli.bound import unescape
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +136,19 @@ def test_gpt2_corpus_is_cached_under_its_own_key(gpt2_tokenizer_dir, tmp_path):
     assert c.tokenizer_fingerprint != b.tokenizer_fingerprint and len(list(tmp_path.glob("*.json"))) == 2
     assert c.train_tokens.dtype == np.uint16 and c.num_train_tokens == len(gpt2.encode(docs[0])) + len(gpt2.encode(docs[1])) + 3
     assert gpt2.token_nbytes[np.asarray(c.train_tokens)].sum() == c.train_bytes
+
+
+def test_a_single_text_file_is_split_into_documents_by_the_separator(tmp_path):
+    text = tmp_path / "plays.txt"
+    text.write_text("\n\n".join(f"Speaker {i}:\nline {i} of the play." for i in range(20)))
+    cfg = RunConfig(model="nplm-k2-e4-h8", dataset=str(text), subspace_params="all", intrinsic_dim=50,
+                    window=16, stride=8, n_samples=4, n_documents=2, heldout_samples=2)
+    with pytest.raises(BoundInputError, match="split a text file with --separator"):
+        RunContext.build(cfg)  # one document: no held-out split
+    cfg.separator = unescape(r"\n\n")
+    ctx = RunContext.build(cfg)
+    assert ctx.corpus.num_train_documents + ctx.corpus.num_heldout_documents == 20
+    assert unescape(r"a\tb\\n") == "a\tb\\n"
+    cfg.separator = ""
+    with pytest.raises(BoundInputError, match="--separator must be a non-empty string"):
+        cfg.validate()

@@ -37,6 +37,7 @@ class RunConfig:
 
     # data
     dataset: str = "kjv"
+    separator: str | None = None   # split a single text file into documents at this string (e.g. "\n\n")
     dataset_unseen_by_weights: bool = False  # the user states the pretrained weights never saw this dataset
     tokenizer: str = "auto"
     tokenizer_dir: str | None = None
@@ -125,6 +126,8 @@ class RunConfig:
         require(not self.dataset_unseen_by_weights or self.init == "pretrained",
                 "--unseen-dataset states what pretrained weights never saw; this run starts from a random init "
                 "(use --dataset), or pass --init pretrained")
+        require(self.separator is None or (isinstance(self.separator, str) and self.separator != ""),
+                f"--separator must be a non-empty string, got {self.separator!r}; e.g. --separator '\\n\\n'")
         require(0.0 < self.heldout_fraction < 1.0, f"--heldout-fraction must lie in (0, 1), got {self.heldout_fraction}")
 
     def sample_purpose(self, sample: str) -> str:

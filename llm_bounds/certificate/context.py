@@ -98,7 +98,7 @@ class RunContext:
         """
         cfg.validate()
         tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
-        corpus = build_corpus(load_documents(cfg.dataset), tokenizer, heldout_fraction=cfg.heldout_fraction,
+        corpus = build_corpus(load_documents(cfg.dataset, separator=cfg.separator), tokenizer, heldout_fraction=cfg.heldout_fraction,
                               seed=cfg.seed_for("heldout"), cache_dir=None)
         model = build_sublora(sublora_config(cfg, tokenizer.vocab_size))
         if cfg.subspace_params != "all":

@@ -185,7 +185,8 @@ def heldout_indices(num_documents: int, heldout_fraction: float, seed: int) -> n
     if heldout_fraction == 0.0:
         return np.zeros(0, dtype=np.int64)
     require(num_documents >= 2, f"a held-out split needs at least 2 documents, got {num_documents}; "
-                                "pass --dataset a folder of text files or a JSONL file with one document per line")
+                                "split a text file with --separator (e.g. '\\n\\n' for blank lines), or pass "
+                                "--dataset a folder of text files or a JSONL file with one document per line")
     k = min(max(1, round(heldout_fraction * num_documents)), num_documents - 1)
     rng = np.random.Generator(np.random.PCG64(seed))
     return np.sort(rng.permutation(num_documents)[:k]).astype(np.int64)
