@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from llm_bounds.core.errors import BoundInputError, require
-from llm_bounds_cli.parsing import OneLineParser, float_list, int_list
+from llm_bounds_cli.parsing import OneLineParser, float_list, int_list, unescape
 from llm_bounds.subspace.registry import check_model_name
 from llm_bounds.core import distributed
 from llm_bounds.certificate.summary import format_table
@@ -87,19 +87,6 @@ def count_or_all(text: str):
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
-
-
-def unescape(text: str) -> str:
-    """``\\n``, ``\\t``, ``\\r`` and ``\\\\`` as the characters they name (the rest unchanged)."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "ntr\\":
-            out.append({"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[text[i + 1]])
-            i += 2
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
 
 
 def config_from_args(args):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from llm_bounds.certificate.sweep import BASELINES, BUDGET_KINDS, Budget, compare_models, markdown_table
+from llm_bounds.certificate.sweep import BASELINES, Budget, compare_models, markdown_table
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.core.files import write_atomic
 from llm_bounds.subspace.registry import LADDER
@@ -65,16 +65,9 @@ def main(argv=None) -> int:
     try:
         budget = None
         if args.budget is not None:
-            kind, value = args.budget
             if args.max_steps is not None:
                 raise BoundInputError("--budget sets each model's --max-steps; pass one of them")
-            if kind not in BUDGET_KINDS:
-                raise BoundInputError(f"unknown budget {kind!r}; choose one of {', '.join(BUDGET_KINDS)}")
-            try:
-                amount = float(value)
-            except ValueError:
-                raise BoundInputError(f"--budget {kind} needs a number, got {value!r}; e.g. --budget {kind} 1e6") from None
-            budget = Budget(kind, amount)
+            budget = Budget.parse(*args.budget)
         rows = compare_models([m for m in args.models.split(",") if m], args.out, args.preset,
                               progress=not args.quiet, plot=plot_png, budget=budget, seed=args.seed, init=args.init, dataset=args.dataset,
                               intrinsic_dim=args.intrinsic_dim,

@@ -1,4 +1,4 @@
-"""argparse helpers shared by the command lines: one-line usage errors (exit 2) and comma lists."""
+"""argparse helpers shared by the command lines: one-line usage errors (exit 2), comma lists and escapes."""
 from __future__ import annotations
 
 import argparse
@@ -23,3 +23,16 @@ def float_list(text: str) -> tuple[float, ...]:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a comma list of numbers, got {text!r}") from None
+
+
+def unescape(text: str) -> str:
+    """``\\n``, ``\\t``, ``\\r`` and ``\\\\`` as the characters they name (the rest unchanged)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "ntr\\":
+            out.append({"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)

@@ -9,7 +9,7 @@ from llm_bounds.certificate.context import RunContext
 from llm_bounds.data.corpus import build_corpus, heldout_indices, load_documents, token_dtype
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.data.tokenizers import ByteTokenizer, get_tokenizer
-from llm_bounds_cli.bound import unescape
+from llm_bounds_cli.parsing import unescape
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 from llm_bounds.certificate.config import RunConfig, preset_config
 from llm_bounds.certificate.run import run
 from llm_bounds.core.files import write_atomic
-from llm_bounds.core.errors import require
+from llm_bounds.core.errors import BoundInputError, require, require_one_of
 from llm_bounds.data.tokenizers import get_tokenizer
 from llm_bounds.subspace.registry import build_base_model, check_model_name
 
@@ -41,8 +41,18 @@ class Budget:
     value: float
 
     def __post_init__(self):
-        require(self.kind in BUDGET_KINDS, f"unknown budget {self.kind!r}; choose one of {', '.join(BUDGET_KINDS)}")
+        require_one_of(self.kind, BUDGET_KINDS, "budget")
         require(self.value > 0, f"the budget must be positive, got {self.value!r}")
+
+    @classmethod
+    def parse(cls, kind: str, value: str) -> "Budget":
+        """The budget of a command line's ``--budget KIND VALUE`` (the kind is checked first)."""
+        require_one_of(kind, BUDGET_KINDS, "budget")
+        try:
+            amount = float(value)
+        except ValueError:
+            raise BoundInputError(f"--budget {kind} needs a number, got {value!r}; e.g. --budget {kind} 1e6") from None
+        return cls(kind, amount)
 
     def total_steps(self, cfg: RunConfig, params: int) -> int:
         """Training plus QAT steps that fit the budget for a model of ``params`` parameters."""
