@@ -50,7 +50,8 @@ def build_parser(prog: str = "calc.py") -> argparse.ArgumentParser:
                    help="token: martingale over m tokens; document: i.i.d. over m documents")
     p.add_argument("--metric", choices=METRICS, default="nll",
                    help="nll: smoothed log-loss in bits per token; error: a 0-1 loss (e.g. top-1 error)")
-    p.add_argument("--method", choices=METHODS, default="best",
+    # betting needs every token's log-wealth at each λ of its grid, which one line of numbers cannot carry
+    p.add_argument("--method", choices=[m for m in METHODS if m != "betting"], default="best",
                    help="hoeffding reproduces the reference SubLoRA formula; best takes the tightest valid one")
     p.add_argument("--empirical", required=True, help="empirical risk (bits per token, or error rate); comma list per alpha")
     p.add_argument("--complexity-bits", required=True, help="K: total description length in bits, used as given")

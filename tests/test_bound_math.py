@@ -176,3 +176,67 @@ def test_freedman_bound_terms_and_best_union():
         generalization_bound(method="freedman", **kw)  # needs the centred second moment
     with pytest.raises(BoundInputError):
         generalization_bound(method="freedman", centred_sq_mean=1.0, **{**kw, "granularity": "document"})
+
+
+# ---- the betting (capital-process) martingale bound -----------------------------------------
+
+def test_betting_hand_value_single_lambda():
+    from llm_bounds.bound.concentration import ucb_betting_martingale
+    # one λ = 0.5, Δ = 2, m = 1000, L = 5 nats (+ ln 1 for the grid), c̄ = 0.35, G = 0.01:
+    # bound = c̄ + Δ·(L/m − G)/λ = 0.35 + 2·(0.005 − 0.01)/0.5 = 0.33
+    b, lam = ucb_betting_martingale(0.3, 0.35, np.array([0.01]), 0.0, 2.0, 1000, 5.0, lambdas=np.array([0.5]))
+    assert lam == 0.5 and b == pytest.approx(0.33)
+
+
+def test_log_wealth_terms_follow_the_formula():
+    from llm_bounds.bound.concentration import betting_lambda_grid, log_wealth_terms
+    gap = np.array([[-2.0, 0.5], [1.0, -0.25]])  # c − ℓ, Δ = 2: ξ = −1 gives log 0 at λ = 1
+    lam = betting_lambda_grid()
+    got = log_wealth_terms(gap, 2.0)
+    assert got.shape == (len(lam), 2, 2) and got[0, 0, 0] == -np.inf and lam[0] == 1.0
+    np.testing.assert_allclose(got[1:], np.log1p(lam[1:, None, None] * gap[None] / 2.0), rtol=1e-14)
+    np.testing.assert_allclose(got[0].ravel()[1:], np.log1p(gap.ravel()[1:] / 2.0), rtol=1e-14)
+
+
+def test_betting_is_never_looser_than_freedman_at_the_same_lambda():
+    """ln(1 + λξ) ≥ λξ − ψ_E(λ)ξ² for ξ ≥ −1: at one λ and one ln(1/δ) the betting bound is ≤ Freedman's."""
+    from llm_bounds.bound.concentration import log_wealth_terms, ucb_betting_martingale, ucb_freedman_martingale
+    rng = np.random.default_rng(0)
+    lo, hi, m = 0.05, 12.0, 50_000
+    c = rng.uniform(1.0, 4.0, m)
+    loss = np.clip(c + rng.normal(0.3, 1.8, m), lo, hi)
+    for lam in (0.05, 0.3, 0.76, 0.95):
+        grid = np.array([lam])
+        g = log_wealth_terms(c - loss, hi - lo, grid).mean(-1)
+        bet, _ = ucb_betting_martingale(loss.mean(), c.mean(), g, lo, hi, m, 900.0, lambdas=grid)
+        fr, _ = ucb_freedman_martingale(loss.mean(), ((loss - c) ** 2).mean(), lo, hi, m, 900.0, lambdas=grid)
+        assert bet <= fr + 1e-12
+        assert bet > loss.mean() + (hi - lo) * 900.0 / (lam * m) - 1e-12  # the range term is always paid
+
+
+def test_best_uses_betting_when_every_token_is_scored():
+    from llm_bounds.bound.concentration import betting_lambda_grid, log_wealth_terms
+    rng = np.random.default_rng(1)
+    lo, hi = smoothed_loss_range(0.01, 257)
+    c = rng.uniform(1.0, 4.0, 20_000)
+    loss = np.clip(c + rng.normal(0.0, 1.7, c.size), lo, hi)
+    g = log_wealth_terms(c - loss, hi - lo).mean(-1)
+    kw = dict(granularity="token", metric="nll", empirical=float(loss.mean()), complexity_bits=2000, m=c.size,
+              alpha=0.01, vocab_size=257, delta=0.05, centred_sq_mean=float(((loss - c) ** 2).mean()))
+    best = generalization_bound(method="best", centre_mean=float(c.mean()), log_wealth_mean=g, **kw)
+    fr = generalization_bound(method="freedman", **kw)
+    assert best.complexity_method == "betting" and best.method_union == 1 and best.delta_complexity == 0.05
+    assert best.bound < fr.bound and best.betting_lambda in betting_lambda_grid()
+    assert best.log_wealth == pytest.approx(g[betting_lambda_grid() == best.betting_lambda][0])
+    # the reported terms re-derive the bound by hand: c̄ + Δ·((K ln2 + ln(1/δ) + ln|Λ|)/m − G)/λ
+    L = 2000 * math.log(2) + math.log(1 / 0.05) + math.log(len(betting_lambda_grid()))
+    by_hand = best.centre_mean + (hi - lo) * (L / c.size - best.log_wealth) / best.betting_lambda
+    assert best.bound == pytest.approx(min(by_hand, hi), rel=1e-12)
+    assert generalization_bound(method="best", **kw).complexity_method == "freedman"  # without the log-wealth
+    with pytest.raises(BoundInputError, match="n = all"):
+        generalization_bound(method="betting", n=100, centre_mean=float(c.mean()), log_wealth_mean=g,
+                             **{**kw, "m": 10 ** 6})
+    with pytest.raises(BoundInputError, match="Jensen"):  # a log-wealth these losses cannot have
+        generalization_bound(method="best", centre_mean=float(c.mean()), log_wealth_mean=g + 0.1, **kw)
+    with pytest.raises(BoundInputError, match="one mean log-wealth per lambda"):
+        generalization_bound(method="best", centre_mean=float(c.mean()), log_wealth_mean=g[:3], **kw)

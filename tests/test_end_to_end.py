@@ -127,7 +127,7 @@ def test_certificate_records_environment_baselines_and_its_sample_stream(smoke_r
     base = cert["baseline_bits_per_byte"]
     assert set(base) >= {"gzip -9", "bzip2 -9", "xz -9e", "bytes"} and base["bytes"] == cert["m_bytes"]
     assert all(1.0 < base[k] < 4.0 for k in ("gzip -9", "bzip2 -9", "xz -9e"))  # English text
-    assert cert["sample_stream"] == "certificate" and cert["certificate_version"] == 2
+    assert cert["sample_stream"] == "certificate" and cert["certificate_version"] == 3
     summary = (out / "summary.md").read_text()
     assert "xz -9e" in summary and "classical compressors" in summary
     quant = cert["informational"]["quantization"]
@@ -171,6 +171,7 @@ def test_every_unit_and_tuning_runs_on_a_small_text(tmp_path):
     cert = json.loads((tmp_path / "all" / "certificate.json").read_text())
     nll = cert["terms"]["token"]["nll"]
     assert cert["every_unit_evaluated"] and nll["subsample_term"] == 0.0 and nll["n"] is None
+    assert nll["complexity_method"] == "betting" and 0 < nll["betting_lambda"] <= 1  # every token's terms known
     assert cert["terms"]["complexity"]["hyperparameters"] == {"levels": 1, "configs_compared": 4}
     assert nll["subsample_union"] == 4 * len(cert["config"]["alphas"])  # the configs and the α grid
     res = script("verify.py", tmp_path / "all", "--quiet")

@@ -10,10 +10,12 @@ from llm_bounds.core.errors import BoundInputError
 from llm_bounds.evaluation.evaluate import DEFAULT_KS, evaluate_units, sample_units, target_rank
 from llm_bounds.data.scoring import ScoringGrid, make_units
 from llm_bounds.data.tokenizers import ByteTokenizer, get_tokenizer
+from llm_bounds.bound.concentration import betting_lambda_grid
 
 ALPHAS = [0.001, 0.05, 0.5]
 T, S = 32, 8
 TIE = 1e-5
+LAMBDAS = betting_lambda_grid()
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,6 +53,7 @@ def naive(model, tokens, units, unit_ids, token_nbytes, V):
     rows = []
     for u in unit_ids:
         sm, un, ex, sq, nb = np.zeros(len(ALPHAS)), 0.0, np.zeros(len(ALPHAS)), np.zeros(len(ALPHAS)), 0
+        lw = np.zeros((len(ALPHAS), len(LAMBDAS)))
         err, err_hi = np.zeros(len(DEFAULT_KS)), np.zeros(len(DEFAULT_KS))
         targets = range(units.score_start[u], units.score_end[u])
         for t in targets:
@@ -76,9 +79,11 @@ def naive(model, tokens, units, unit_ids, token_nbytes, V):
                 sm[i] += loss
                 ex[i] += h
                 sq[i] += (loss - h) ** 2
+                width = np.log2(V / a) - np.log2(V / ((1 - a) * V + a))  # hi − lo, from the formulas
+                lw[i] += np.log1p(LAMBDAS * (h - loss) / width)
             nb += int(token_nbytes[y])
         n = len(targets)
-        rows.append(dict(sm=sm / n, un=un / n, err=err / n, err_hi=err_hi / n, ex=ex, sq=sq, nb=nb, n=n, sm_sum=sm))
+        rows.append(dict(sm=sm / n, un=un / n, err=err / n, err_hi=err_hi / n, ex=ex, sq=sq, nb=nb, n=n, sm_sum=sm, lw=lw))
     return rows
 
 
@@ -92,6 +97,7 @@ def check_against_naive(res, ref):
     assert (err_hi - err_lo).mean() < 0.01, "near-ties should be rare"
     np.testing.assert_allclose(res.expected_smoothed_bits_sum, np.stack([r["ex"] for r in ref], 1), atol=1e-5, rtol=1e-6)
     np.testing.assert_allclose(res.smoothed_sq_dev_sum, np.stack([r["sq"] for r in ref], 1), atol=1e-4, rtol=1e-5)
+    np.testing.assert_allclose(res.log_wealth_sum, np.stack([r["lw"] for r in ref], -1), atol=1e-5, rtol=1e-5)
     np.testing.assert_array_equal(res.num_bytes, [r["nb"] for r in ref])
     np.testing.assert_array_equal(res.num_tokens, [r["n"] for r in ref])
     total_bits = sum(r["un"] * r["n"] for r in ref)
@@ -151,7 +157,8 @@ def test_batch_size_invariance_and_determinism(byte_corpus):
     r7 = evaluate_units(model, byte_corpus.train_tokens, units, ids, batch_size=7, **kw)
     again = evaluate_units(model, byte_corpus.train_tokens, units, sample_units(units.num_units, 40, seed=3),
                            batch_size=7, **kw)
-    for name in ["smoothed_bits", "unsmoothed_bits", "topk_error", "expected_smoothed_bits_sum", "smoothed_sq_dev_sum"]:
+    for name in ["smoothed_bits", "unsmoothed_bits", "topk_error", "expected_smoothed_bits_sum", "smoothed_sq_dev_sum",
+                 "log_wealth_sum"]:
         np.testing.assert_allclose(getattr(r1, name), getattr(r7, name), atol=1e-6, rtol=0)
         np.testing.assert_array_equal(getattr(r7, name), getattr(again, name))
     u, first = np.unique(ids, return_index=True)
@@ -242,6 +249,6 @@ def test_a_units_results_do_not_depend_on_which_units_share_its_batch(byte_corpu
     kw = dict(alphas=ALPHAS, batch_size=4, token_nbytes=tok.token_nbytes, vocab_size=257, progress=False)
     alone = evaluate_units(model, byte_corpus.train_tokens, units, mine, **kw)
     mixed = evaluate_units(model, byte_corpus.train_tokens, units, np.concatenate([others, mine]), **kw)
-    for name in ("smoothed_bits", "unsmoothed_bits", "topk_error", "smoothed_sq_dev_sum"):
+    for name in ("smoothed_bits", "unsmoothed_bits", "topk_error", "smoothed_sq_dev_sum", "log_wealth_sum"):
         a, b = getattr(alone, name), getattr(mixed, name)
         assert a[..., :].tobytes() == b[..., -len(mine):].tobytes(), name

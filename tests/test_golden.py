@@ -1,7 +1,8 @@
 """Golden files: the smoke preset's message and certificate, pinned byte for byte.
 
-``tests/golden/smoke-*`` are the current (version-2) files; ``smoke-v1-*`` were written before
-the library was re-layered, with version-1 bounds (see the folder's README). A change that moves
+``tests/golden/smoke-*`` are the current (version-3) files; ``smoke-v2-*`` hold the same run's
+version-2 certificate and ``smoke-v1-*`` were written before the library was re-layered, with
+version-1 bounds (see the folder's README). A change that moves
 the message, a seed, the sample or any certified number fails here.
 """
 import hashlib
@@ -32,10 +33,10 @@ def certified_part(cert: dict) -> dict:
     return {k: v for k, v in cert.items() if k not in ("informational", "environment", "baseline_bits_per_byte")}
 
 
-@pytest.mark.parametrize("name", ["smoke", "smoke-v1"])
+@pytest.mark.parametrize("name", ["smoke", "smoke-v2", "smoke-v1"])
 def test_golden_message_hash_is_the_file(name):
     data = (GOLDEN / f"{name}-message.bin").read_bytes()
-    assert hashlib.sha256(data).hexdigest() == GOLDEN_SHA256  # the message did not change with version 2
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_SHA256  # the message did not change with versions 2 and 3
     assert json.loads((GOLDEN / f"{name}-certificate.json").read_text())["message_sha256"] == GOLDEN_SHA256
 
 
@@ -86,7 +87,8 @@ def test_the_golden_certificate_verifies(tmp_path):
     assert res.stdout.strip().splitlines()[-1] == "verified"
 
 
-def test_a_version_1_certificate_is_refused_with_the_commit_that_verifies_it(tmp_path):
-    res = script("verify.py", copy_run(tmp_path, "smoke-v1") / "certificate.json", "--quiet")
+@pytest.mark.parametrize("version, commit", [(1, "e2eecf1"), (2, "8a76458")])
+def test_an_older_certificate_is_refused_with_the_commit_that_verifies_it(tmp_path, version, commit):
+    res = script("verify.py", copy_run(tmp_path, f"smoke-v{version}") / "certificate.json", "--quiet")
     assert res.returncode == 1
-    assert "version-1 certificate" in res.stderr and "e2eecf1" in res.stderr
+    assert f"version-{version} certificate" in res.stderr and commit in res.stderr

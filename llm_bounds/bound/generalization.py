@@ -21,8 +21,9 @@ reference (Lotfi et al., ICML 2024, App. A); with no subsampling (n = None) δ_c
   conditional expected loss at the training contexts**,
   R(h) = (1/m)·Σ_i E[ℓ(h, X_i | X_<i) | X_<i], and R̂_m(h) = (1/m)·Σ_i ℓ(h, X_i | X_<i), both in
   bits per token. The differences form a martingale with increments in an interval of width Δ,
-  so Azuma–Hoeffding applies (or the variance-aware Freedman-type bound); for a 0–1 loss the
-  Bernoulli-MGF supermartingale gives the martingale kl bound.
+  so Azuma–Hoeffding applies (or the variance-aware Freedman-type bound, or, when every training
+  token is scored, its exact betting form); for a 0–1 loss the Bernoulli-MGF supermartingale gives
+  the martingale kl bound.
 
 **Metrics**: ``nll`` is the prediction-smoothed log-loss −log2((1−α)p + α/V) in bits per token,
 in [log2(V/((1−α)V+α)), log2(V/α)] (:mod:`llm_bounds.bound.smoothing`); ``error`` is a 0–1 loss (top-k
@@ -53,14 +54,16 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Sequence
 
-from llm_bounds.bound.concentration import (ucb_bernoulli_martingale, ucb_empirical_bernstein, ucb_freedman_martingale,
-                                            ucb_hoeffding, ucb_kl)
+import numpy as np
+
+from llm_bounds.bound.concentration import (betting_lambda_grid, ucb_bernoulli_martingale, ucb_betting_martingale,
+                                            ucb_empirical_bernstein, ucb_freedman_martingale, ucb_hoeffding, ucb_kl)
 from llm_bounds.core.errors import require, require_one_of
 from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
 
 GRANULARITIES = ("token", "document")
 METRICS = ("nll", "error")
-METHODS = ("hoeffding", "kl", "bernstein", "freedman", "best")
+METHODS = ("hoeffding", "kl", "bernstein", "freedman", "betting", "best")
 LN2 = math.log(2.0)
 
 
@@ -103,6 +106,9 @@ class BoundResult:
     n: int | None
     alpha: float | None
     vocab_size: int | None
+    centre_mean: float | None = None       # betting: c̄ = (1/m)Σc_t, the mean predictable centre (loss units)
+    log_wealth: float | None = None        # betting: G(λ) = (1/m)Σln(1 + λξ_t) at the chosen λ (nats per token)
+    betting_lambda: float | None = None    # betting: the λ of its grid that attained the bound
 
     def to_dict(self) -> dict:
         """The JSON form; ``granularity`` is written under the public key ``level``."""
@@ -130,7 +136,8 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
                          subsample_variance: float | None = None, centred_sq_mean: float | None = None,
                          centred_sq_variance: float | None = None, grid_bits: float = 0.0, subsample_union: int = 1,
                          delta_split: float | None = None, subsample_running_sq: float | None = None,
-                         centred_sq_running_sq: float | None = None) -> BoundResult:
+                         centred_sq_running_sq: float | None = None, centre_mean: float | None = None,
+                         log_wealth_mean: Sequence[float] | None = None) -> BoundResult:
     """Upper bound on the risk R(h) (see the module docstring for R at each level), w.p. ≥ 1 − δ.
 
     Arguments (units of the metric unless stated):
@@ -151,6 +158,10 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
                          running-mean centre (:func:`llm_bounds.bound.concentration.running_centred_square`);
                          enables the variance-aware subsample term (below).
       centred_sq_running_sq  the same for the per-unit centred second moments (freedman).
+      centre_mean, log_wealth_mean  token level with n = None (every token scored): the mean centre
+                         c̄ (loss units per token) and G(λ) = (1/m)Σln(1 + λ(c_t − ℓ_t)/Δ) for each λ
+                         of :func:`llm_bounds.bound.concentration.betting_lambda_grid` (nats per
+                         token); enable the ``betting`` complexity term.
       grid_bits, subsample_union  charges for a choice made after evaluation (module docstring).
       delta_split        r, the share of δ given to the complexity term; default n/(n+m).
 
@@ -168,6 +179,9 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
                   with upper bounds on R̂_m and on the centred second moment from the subsample
                   (each the best of kl and, when the variance is given, empirical Bernstein, at
                   half the budget); the subsample budget (1−r)δ is split equally between the two.
+      betting     token level, n = None: the exact capital-process form of freedman
+                  (:func:`llm_bounds.bound.concentration.ucb_betting_martingale`), never looser than it
+                  at the same λ; it needs every token's loss and centre, so no subsample.
       best        the tightest of the valid methods, each at δ/M where M is the number of methods
                   compared (union bound): kl (with the best of kl/Bernstein for the subsample term
                   when the variance is given) and, at the token level with ``centred_sq_mean``,
@@ -179,18 +193,21 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
     draws with the running-mean centre, whose width follows the observed spread instead of the
     Maurer–Pontil range term 7Δ·ln(2/δ)/(3(n−1)); for a 0–1 loss it is compared with the binomial
     kl bound (either can win: kl near 0), with δ split 2 ways. ``best`` at the token level for the
-    log-loss is ``freedman`` alone (method_union = 1).
+    log-loss is ``freedman`` alone (method_union = 1), or ``betting`` alone when every token is
+    scored and its inputs are given (it dominates freedman, so nothing is compared).
     """
     require_one_of(method, METHODS, "method")
     kw = dict(granularity=granularity, metric=metric, empirical=empirical, complexity_bits=complexity_bits, m=m, n=n,
               alpha=alpha, vocab_size=vocab_size, subsample_variance=subsample_variance,
               centred_sq_mean=centred_sq_mean, centred_sq_variance=centred_sq_variance, grid_bits=grid_bits,
               subsample_union=subsample_union, delta_split=delta_split, subsample_running_sq=subsample_running_sq,
-              centred_sq_running_sq=centred_sq_running_sq)
+              centred_sq_running_sq=centred_sq_running_sq, centre_mean=centre_mean, log_wealth_mean=log_wealth_mean)
     if method != "best":
         return _single_bound(method=method, delta=delta, **kw)
     fixed = (granularity == "token" and metric == "nll" and centred_sq_mean is not None
              and (subsample_running_sq is not None or n is None))
+    if granularity == "token" and metric == "nll" and n is None and log_wealth_mean is not None:
+        return replace(_single_bound(method="betting", delta=delta, **kw), method="best")
     if fixed:  # chosen by the inputs there are, before the data: no union over methods
         return replace(_single_bound(method="freedman", delta=delta, **kw), method="best")
     # "best" inside _single_bound is the kl path with the best subsample inequality.
@@ -218,7 +235,8 @@ def _ucb_best(mean, variance, lo, hi, n, log_inv_delta, methods) -> tuple[str, f
 
 def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
                   subsample_variance, centred_sq_mean, centred_sq_variance, grid_bits, subsample_union,
-                  delta_split, subsample_running_sq, centred_sq_running_sq) -> BoundResult:
+                  delta_split, subsample_running_sq, centred_sq_running_sq, centre_mean=None,
+                  log_wealth_mean=None) -> BoundResult:
     require_one_of(granularity, GRANULARITIES, "level")
     require(isinstance(delta, (int, float)) and math.isfinite(delta) and 0.0 < delta < 1.0,
             f"delta must lie strictly between 0 and 1, got {delta!r}; e.g. --delta 0.05")
@@ -259,6 +277,13 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
         require(math.isfinite(centred_sq_mean) and -tol <= centred_sq_mean <= width * width * (1 + 1e-9),
                 f"centred second moment {centred_sq_mean!r} is impossible for a range of width {width:.6g}")
         centred_sq_mean = max(float(centred_sq_mean), 0.0)
+    if method == "betting":
+        require(granularity == "token", "method 'betting' is a martingale (token-level) bound; use --level token")
+        require(n is None, "method 'betting' needs every token's loss and centre (n = all), not a subsample")
+        require(centre_mean is not None and log_wealth_mean is not None,
+                "method 'betting' needs the mean centre and the mean log-wealth over the betting lambda grid")
+        require(math.isfinite(centre_mean) and lo - tol <= centre_mean <= hi + tol,
+                f"the mean centre {centre_mean!r} lies outside the loss range [{lo:.6g}, {hi:.6g}]")
 
     if n is None:
         r = 1.0
@@ -316,8 +341,12 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
 
     # R ≤ R̂_m + complexity term, for every h at once (prior weight 2^(−K)).
     log_c = total_bits * LN2 + math.log(1.0 / delta_c)
-    lam = kl_lam = None
-    if method == "freedman":
+    lam = kl_lam = bet_lam = wealth = None
+    if method == "betting":
+        comp_method = "betting"
+        bound, bet_lam = ucb_betting_martingale(full_ucb, float(centre_mean), log_wealth_mean, lo, hi, m, log_c)
+        wealth = float(np.asarray(log_wealth_mean, dtype=np.float64)[betting_lambda_grid() == bet_lam][0])
+    elif method == "freedman":
         comp_method = "freedman"
         bound, lam = ucb_freedman_martingale(full_ucb, sq_ucb, lo, hi, m, log_c)
     elif method != "hoeffding" and granularity == "token" and metric == "error":
@@ -345,6 +374,7 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
         centred_sq_ucb=None if sq_ucb is None else float(sq_ucb), freedman_lambda=lam, kl_martingale_lambda=kl_lam,
         loss_lo=lo, loss_hi=hi, loss_range=width, m=m, n=n,
         alpha=None if metric == "error" else float(alpha), vocab_size=None if vocab_size is None else int(vocab_size),
+        centre_mean=None if bet_lam is None else float(centre_mean), log_wealth=wealth, betting_lambda=bet_lam,
     )
 
 
@@ -354,6 +384,8 @@ def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
                           centred_sq_variance_by_alpha: Mapping[float, float] | None = None,
                           running_sq_by_alpha: Mapping[float, float] | None = None,
                           centred_sq_running_by_alpha: Mapping[float, float] | None = None,
+                          centre_mean_by_alpha: Mapping[float, float] | None = None,
+                          log_wealth_by_alpha: Mapping[float, Sequence[float]] | None = None,
                           **kwargs) -> tuple[BoundResult, list[BoundResult]]:
     """The smallest nll bound over a grid G of smoothing weights α, with the choice charged.
 
@@ -375,9 +407,12 @@ def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
         sq_var = None if centred_sq_variance_by_alpha is None else centred_sq_variance_by_alpha[a]
         run_sq = None if running_sq_by_alpha is None else running_sq_by_alpha[a]
         sq_run_sq = None if centred_sq_running_by_alpha is None else centred_sq_running_by_alpha[a]
+        centre = None if centre_mean_by_alpha is None else centre_mean_by_alpha[a]
+        wealth = None if log_wealth_by_alpha is None else log_wealth_by_alpha[a]
         results.append(generalization_bound(
             metric="nll", alpha=a, empirical=empirical_by_alpha[a], subsample_variance=var, centred_sq_mean=sq,
             centred_sq_variance=sq_var, subsample_running_sq=run_sq, centred_sq_running_sq=sq_run_sq,
+            centre_mean=centre, log_wealth_mean=wealth,
             grid_bits=extra_bits + math.log2(g), subsample_union=extra_union * g, **kwargs))
     chosen = min(results, key=lambda res: res.bound)
     return chosen, results

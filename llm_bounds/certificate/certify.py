@@ -17,7 +17,8 @@ from llm_bounds.subspace.registry import weights_source
 
 # 2: certificate samples drawn from their own seed purposes, martingale kl top-k bounds, running-mean
 # Freedman subsample terms with methods fixed per metric, ties counted against the target (#13)
-CERTIFICATE_VERSION = 2
+# 3: with every token scored (n = all), the token-level complexity term is the betting bound (#15)
+CERTIFICATE_VERSION = 3
 
 
 def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunFolder | None = None) -> dict:

@@ -181,9 +181,10 @@ class RunContext:
         if key in self._evaluations:
             return self._evaluations[key]
         path = None if folder is None else folder.evaluation(sample, message)
-        if path is not None and path.is_file():
-            res = load_eval(path)
-        else:
+        res = load_eval(path) if path is not None and path.is_file() else None
+        if res is not None and res.log_wealth_sum is None:
+            res = None  # cached before the betting terms existed: evaluate again
+        if res is None:
             self.load_message(message)
             log_progress(progress, f"[evaluate] the decoded message {key[0][:8]} on the {sample} sample: "
                                    f"n = {len(self.sample_ids[sample])} units")
@@ -213,9 +214,13 @@ class RunContext:
 def unit_stats(res: EvalResult, vocab_size: int) -> dict[str, dict[float, float]]:
     """Per α, over the sampled units (in drawn order): the mean of the unit means (bits per token),
     their unbiased variance, the mean centred second moment (bits², per token) and its variance,
-    and the running-mean centred squares of both (:func:`running_centred_square`)."""
+    the running-mean centred squares of both (:func:`running_centred_square`), and per token over
+    all sampled tokens the mean centre (bits) and the mean log-wealth at each λ of the betting grid
+    (nats; absent from evaluations without it)."""
     per_token_sq = res.smoothed_sq_dev_sum / res.num_tokens[None, :]
-    stats: dict[str, dict[float, float]] = {k: {} for k in ("mean", "var", "sq", "sq_var", "run_sq", "sq_run_sq")}
+    tokens = float(res.num_tokens.sum())
+    stats: dict[str, dict] = {k: {} for k in ("mean", "var", "sq", "sq_var", "run_sq", "sq_run_sq", "centre",
+                                              "log_wealth")}
     for i, a in enumerate(float(x) for x in res.alphas):
         x, y = res.smoothed_bits[i], per_token_sq[i]
         lo, hi = smoothed_loss_range(a, vocab_size)
@@ -223,6 +228,9 @@ def unit_stats(res: EvalResult, vocab_size: int) -> dict[str, dict[float, float]
         stats["sq"][a], stats["sq_var"][a] = float(y.mean()), float(y.var(ddof=1))
         stats["run_sq"][a] = running_centred_square(x, lo, hi)
         stats["sq_run_sq"][a] = running_centred_square(y, 0.0, (hi - lo) ** 2)
+        stats["centre"][a] = float(res.expected_smoothed_bits_sum[i].sum() / tokens)
+        if res.log_wealth_sum is not None:
+            stats["log_wealth"][a] = res.log_wealth_sum[i].sum(axis=-1) / tokens
     return stats
 
 
@@ -233,7 +241,8 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, granularity: str, m: int, com
     The level grid was searched on this same sample, so every subsample term is also split over it
     (``subsample_union``, :func:`grid_union`); its log2|grid| bits are already inside
     ``complexity_bits``. ``subsampled=False``: the evaluation covers every unit once (n = all), so
-    its mean is the full empirical risk and there is no subsample term.
+    its mean is the full empirical risk, there is no subsample term, and at the token level the
+    complexity term is the betting bound (every token's loss and centre are known).
     """
     s = unit_stats(res, vocab_size)
     token = granularity == "token"
@@ -242,6 +251,8 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, granularity: str, m: int, com
     per_unit = dict(variance_by_alpha=s["var"], running_sq_by_alpha=s["run_sq"],
                     centred_sq_variance_by_alpha=s["sq_var"] if token else None,
                     centred_sq_running_by_alpha=s["sq_run_sq"] if token else None) if subsampled else {}
+    if token and not subsampled and s["log_wealth"]:
+        per_unit.update(centre_mean_by_alpha=s["centre"], log_wealth_by_alpha=s["log_wealth"])
     chosen, per_alpha = bound_over_alpha_grid(empirical_by_alpha=s["mean"],
                                               centred_sq_by_alpha=s["sq"] if token else None,
                                               vocab_size=vocab_size, **per_unit, **common)

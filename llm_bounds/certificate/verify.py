@@ -27,7 +27,8 @@ from llm_bounds.core.files import json_default, sha256_hex
 from llm_bounds.message.format import decode_message
 from llm_bounds.subspace.train import resolve_device
 
-LAST_VERSION_1_COMMIT = "e2eecf1"  # `git checkout` it to verify a version-1 certificate
+# `git checkout` the commit to verify a certificate of an older version
+LAST_COMMIT_OF_VERSION = {1: "e2eecf1", 2: "8a76458"}
 SKIPPED = ("informational", "environment", "baseline_bits_per_byte")
 # Descriptive keys added to version 2 after its first certificates were written; an older version-2
 # certificate without them still verifies (their absence is a note). Config keys added later take
@@ -78,9 +79,11 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: l
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BoundInputError(f"{path} is not valid JSON ({e}); it was damaged or is not a certificate") from None
     require(isinstance(cert, dict) and "certificate_version" in cert, f"{path} is not a certificate (no certificate_version)")
-    require(cert["certificate_version"] != 1,
-            f"{path} is a version-1 certificate (llm-bounds before the version-2 bounds); this llm-bounds "
-            f"verifies version {CERTIFICATE_VERSION}: verify it with llm-bounds at commit {LAST_VERSION_1_COMMIT}")
+    old = cert["certificate_version"]
+    require(old not in LAST_COMMIT_OF_VERSION,
+            f"{path} is a version-{old} certificate (llm-bounds before the version-{old + 1} bounds); this llm-bounds "
+            f"verifies version {CERTIFICATE_VERSION}: verify it with llm-bounds at commit "
+            f"{LAST_COMMIT_OF_VERSION.get(old)}")
     require(cert["certificate_version"] == CERTIFICATE_VERSION,
             f"{path} is a version-{cert['certificate_version']} certificate; this llm-bounds verifies version "
             f"{CERTIFICATE_VERSION}")

@@ -5,7 +5,9 @@ the smoothed log-loss ``−log2((1−α)p + α/V)`` for each α, the unsmoothed 
 top-k error for each k (rank counted by comparison, not sorting, with ties broken against the
 target: see :func:`target_rank`), and for each α the model's own
 expected smoothed loss at that context (the entropy of the smoothed prediction) with the squared
-deviation of the realised loss from it. Losses are in **bits**; arithmetic is fp32 over the
+deviation of the realised loss from it and, for each λ of the betting grid, ln(1 + λ·ξ) with
+ξ = (expected − realised)/Δ (in nats; :func:`llm_bounds.bound.concentration.log_wealth_terms` is
+the reference). Losses are in **bits**; arithmetic is fp32 over the
 vocabulary and fp64 for per-token values, even when the forward pass runs in bf16.
 
 Windows are shared: every distinct window start is forwarded once, however many sampled units
@@ -26,7 +28,8 @@ import torch
 
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.data.scoring import UnitSet, unit_windows
-from llm_bounds.bound.smoothing import check_alpha_vocab
+from llm_bounds.bound.concentration import betting_lambda_grid
+from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
 
 DEFAULT_KS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 50, 100)
 LN2 = math.log(2.0)
@@ -45,7 +48,9 @@ class EvalResult:
     """Per-sampled-unit metrics (arrays over the n sampled units, in sample order) and totals.
 
     Means are per token within a unit, in bits; sums are over the unit's scored tokens, in bits.
-    Shapes: ``[n]``, ``[n_alpha, n]`` or ``[n_k, n]``.
+    Shapes: ``[n]``, ``[n_alpha, n]`` or ``[n_k, n]``. ``log_wealth_sum`` ([n_alpha, |Λ|, n], nats)
+    sums ln(1 + λξ_t) over the unit's tokens for each λ of
+    :func:`llm_bounds.bound.concentration.betting_lambda_grid` (None in caches written before it existed).
     """
 
     granularity: str
@@ -62,6 +67,7 @@ class EvalResult:
     unsmoothed_bits_sum: np.ndarray
     expected_smoothed_bits_sum: np.ndarray
     smoothed_sq_dev_sum: np.ndarray
+    log_wealth_sum: np.ndarray | None = None
     tokens_forwarded: int = 0
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
@@ -179,11 +185,12 @@ def target_rank(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def _token_metrics(logits: torch.Tensor, targets: torch.Tensor, alphas: torch.Tensor, ks: torch.Tensor,
-                   vocab_size: int) -> tuple[torch.Tensor, ...]:
-    """All per-token metrics from fp32 logits [P, V] and targets [P], in bits.
+                   vocab_size: int, widths: Sequence[float]) -> tuple[torch.Tensor, ...]:
+    """All per-token metrics from fp32 logits [P, V] and targets [P], in bits; ``widths`` holds
+    each α's loss range Δ (bits), which scales the log-wealth terms.
 
     Returns (smoothed [A,P] f64, unsmoothed [P] f64, top-k errors [K,P] bool, expected smoothed
-    loss [A,P] f64, squared deviation [A,P] f64).
+    loss [A,P] f64, squared deviation [A,P] f64, log-wealth terms [A,|Λ|,P] f64 in nats).
     """
     logp = torch.log_softmax(logits, dim=-1)
     logp_y = logp.gather(1, targets[:, None]).squeeze(1).double()
@@ -200,7 +207,10 @@ def _token_metrics(logits: torch.Tensor, targets: torch.Tensor, alphas: torch.Te
         torch.log2(q, out=log_q)
         expected[i] = -torch.linalg.vecdot(q, log_q).double()
     sq_dev = (smoothed - expected) ** 2
-    return smoothed, unsmoothed, topk_err, expected, sq_dev
+    lam = torch.as_tensor(betting_lambda_grid(), device=smoothed.device)[:, None]
+    log_wealth = torch.stack([torch.log1p(torch.clamp(lam * ((expected[i] - smoothed[i]) / w)[None], min=-1.0))
+                              for i, w in enumerate(widths)])
+    return smoothed, unsmoothed, topk_err, expected, sq_dev, log_wealth
 
 
 def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarray, *,
@@ -250,7 +260,8 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
     U, A, K = len(unique_ids), len(alphas_arr), len(ks_arr)
     sums = {"smoothed": torch.zeros(A, U, dtype=torch.float64), "unsmoothed": torch.zeros(U, dtype=torch.float64),
             "topk": torch.zeros(K, U, dtype=torch.float64), "expected": torch.zeros(A, U, dtype=torch.float64),
-            "sq_dev": torch.zeros(A, U, dtype=torch.float64)}
+            "sq_dev": torch.zeros(A, U, dtype=torch.float64),
+            "log_wealth": torch.zeros(A, len(betting_lambda_grid()), U, dtype=torch.float64)}
     alphas_t = torch.tensor(alphas_arr, dtype=torch.float32)
     ks_t = torch.tensor(ks_arr)
     checked_vocab = False
@@ -289,6 +300,7 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
                                           "use the tokenizer the model was built for (or resize the model's vocabulary)")
                 for a in alphas_arr:
                     check_alpha_vocab(float(a), vocab_size)
+                widths = [hi - lo for lo, hi in (smoothed_loss_range(float(a), vocab_size) for a in alphas_arr)]
                 checked_vocab = True
             require(top < vocab_size, f"token id {top} is outside the model's vocabulary of {vocab_size}; "
                                       "tokenize the corpus with the model's tokenizer")
@@ -301,14 +313,15 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
             for c0 in range(0, e1 - e0, chunk):
                 sl = slice(c0, c0 + chunk)
                 z = logits[rows[sl], cols[sl]].float()
-                sm, un, err, ex, sq = _token_metrics(z, tgt[sl].to(z.device), alphas_t.to(z.device),
-                                                     ks_t.to(z.device), vocab_size)
+                sm, un, err, ex, sq, lw = _token_metrics(z, tgt[sl].to(z.device), alphas_t.to(z.device),
+                                                     ks_t.to(z.device), vocab_size, widths)
                 o = owner[sl]
                 sums["smoothed"].index_add_(1, o, sm.cpu())
                 sums["unsmoothed"].index_add_(0, o, un.cpu())
                 sums["topk"].index_add_(1, o, err.double().cpu())
                 sums["expected"].index_add_(1, o, ex.cpu())
                 sums["sq_dev"].index_add_(1, o, sq.cpu())
+                sums["log_wealth"].index_add_(2, o, lw.cpu())
             if bar is not None:
                 bar.update(w1 - w0)
     if bar is not None:
@@ -328,5 +341,6 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
         smoothed_bits=(s["smoothed"] / per_token)[:, inverse], unsmoothed_bits=(s["unsmoothed"] / per_token)[inverse],
         topk_error=(s["topk"] / per_token)[:, inverse], smoothed_bits_sum=s["smoothed"][:, inverse],
         unsmoothed_bits_sum=s["unsmoothed"][inverse], expected_smoothed_bits_sum=s["expected"][:, inverse],
-        smoothed_sq_dev_sum=s["sq_dev"][:, inverse], tokens_forwarded=num_windows * T,
+        smoothed_sq_dev_sum=s["sq_dev"][:, inverse], log_wealth_sum=s["log_wealth"][:, :, inverse],
+        tokens_forwarded=num_windows * T,
         seconds=time.perf_counter() - t0)

@@ -21,7 +21,7 @@ def merge_evaluations(parts: list[EvalResult]) -> EvalResult:
 
 _EVAL_ARRAYS = ("alphas", "ks", "unit_ids", "num_tokens", "num_bytes", "smoothed_bits", "unsmoothed_bits",
                 "topk_error", "smoothed_bits_sum", "unsmoothed_bits_sum", "expected_smoothed_bits_sum",
-                "smoothed_sq_dev_sum")
+                "smoothed_sq_dev_sum", "log_wealth_sum")
 
 
 def save_eval(path: Path, res: EvalResult) -> None:
