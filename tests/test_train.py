@@ -96,6 +96,15 @@ def test_progress_bar_shows_loss_and_tokens_per_second(shakespeare_bytes, capsys
     assert "loss=" in err and "tok_s=" in err
 
 
+def test_progress_bar_into_a_log_is_not_redrawn_every_step(shakespeare_bytes, capsys):
+    """stderr is not a terminal here (as in `bound.py > log 2>&1`): one draw per step would leave
+    thousands of copies of the bar in a long run's log."""
+    m = build_sublora(TINY)
+    train_sublora(m, shakespeare_bytes, small_run(steps=30, checkpoint_every=0), progress=True)
+    err = capsys.readouterr().err
+    assert 1 <= err.count("loss=") <= 3 and "30/30" in err
+
+
 @pytest.mark.parametrize("kw,match", [
     (dict(steps=0), "steps must be >= 1"),
     (dict(lr=-1.0), "lr must be > 0"),

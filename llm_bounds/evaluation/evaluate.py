@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from llm_bounds.core.errors import BoundInputError, require
+from llm_bounds.core.progress import progress_bar
 from llm_bounds.data.scoring import UnitSet, unit_windows
 from llm_bounds.bound.concentration import betting_lambda_grid
 from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
@@ -272,8 +273,7 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
                 if autocast_dtype is not None else contextlib.nullcontext())
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=num_windows, desc=f"evaluating {len(unit_ids)} {units.granularity} units", unit="window")
+        bar = progress_bar(total=num_windows, desc=f"evaluating {len(unit_ids)} {units.granularity} units", unit="window")
 
     model.eval()
     with torch.inference_mode(), deterministic_kernels():

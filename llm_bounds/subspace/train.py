@@ -24,6 +24,7 @@ from torch import nn
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import require
 from llm_bounds.core.files import write_atomic
+from llm_bounds.core.progress import progress_bar
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -192,8 +193,7 @@ def _train(model, tokens, config, device, checkpoint_dir, resume, progress, stop
     tokens_per_step = config.batch_size * config.seq_len * config.grad_accum
     bar = None
     if progress and distributed.is_main():
-        from tqdm.auto import tqdm
-        bar = tqdm(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
+        bar = progress_bar(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
     model.train()
     t0, step = time.perf_counter(), start
     end = config.steps if stop_after is None else min(config.steps, int(stop_after))
@@ -217,7 +217,7 @@ def _train(model, tokens, config, device, checkpoint_dir, resume, progress, stop
         done = step + 1
         if bar is not None:
             rate = (done - start) * tokens_per_step / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{history['losses_nats'][-1]:.4f}", tok_s=f"{rate:,.0f}")
+            bar.set_postfix(loss=f"{history['losses_nats'][-1]:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
             bar.update(1)
         if ckpt_path is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
             if distributed.is_main():
