@@ -188,8 +188,8 @@ def log_wealth_terms(centred_gap, width: float, lambdas=None) -> np.ndarray:
     ``centred_gap`` holds c_t − ℓ_t (loss units; any shape S) and ``width`` is Δ = hi − lo; the
     result has shape [|Λ|, *S], in nats. For ℓ_t ≤ hi and c_t ≥ lo, ξ_t ≥ −1, so every factor is
     ≥ 1 − λ ≥ 0; a factor that rounding puts below 0 is taken as 0 (log −∞: that λ then gives no
-    bound, which is conservative). The evaluation computes the same on tensors
-    (:func:`llm_bounds.evaluation.evaluate.evaluate_units`); this is its reference.
+    bound, which is conservative). The evaluation calls it for every scored token
+    (:func:`llm_bounds.evaluation.evaluate.evaluate_units`).
     """
     xi = np.asarray(centred_gap, dtype=np.float64) / width
     lam = (betting_lambda_grid() if lambdas is None else np.asarray(lambdas, dtype=np.float64))
@@ -237,10 +237,10 @@ def ucb_betting_martingale(mean: float, centre_mean: float, mean_log_wealth, lo:
     require(math.isfinite(mean) and math.isfinite(centre_mean), "the empirical mean and the centre mean must be finite")
     # G(λ) ≤ ln(1 + λ·max ξ) and the mean log of 1 + λξ is at most ln(1 + λξ̄) (Jensen): a G above
     # that cannot come from these losses and centres
-    xi_bar = (centre_mean - mean) / (hi - lo)
+    width = hi - lo
+    xi_bar = (centre_mean - mean) / width
     require(bool(np.all(g <= np.log1p(np.maximum(lam * xi_bar, -1.0)) + 1e-9)),
             "the mean log-wealth exceeds ln(1 + λ·ξ̄) (Jensen's bound); it does not belong to these losses and centres")
-    width = hi - lo
     L = log_inv_delta + math.log(lam.size)
     with np.errstate(invalid="ignore"):
         bounds = np.where(np.isfinite(g), centre_mean + width * (L / count - g) / lam, np.inf)

@@ -204,10 +204,10 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
               centred_sq_running_sq=centred_sq_running_sq, centre_mean=centre_mean, log_wealth_mean=log_wealth_mean)
     if method != "best":
         return _single_bound(method=method, delta=delta, **kw)
-    fixed = (granularity == "token" and metric == "nll" and centred_sq_mean is not None
-             and (subsample_running_sq is not None or n is None))
     if granularity == "token" and metric == "nll" and n is None and log_wealth_mean is not None:
         return replace(_single_bound(method="betting", delta=delta, **kw), method="best")
+    fixed = (granularity == "token" and metric == "nll" and centred_sq_mean is not None
+             and (subsample_running_sq is not None or n is None))
     if fixed:  # chosen by the inputs there are, before the data: no union over methods
         return replace(_single_bound(method="freedman", delta=delta, **kw), method="best")
     # "best" inside _single_bound is the kl path with the best subsample inequality.
@@ -235,8 +235,8 @@ def _ucb_best(mean, variance, lo, hi, n, log_inv_delta, methods) -> tuple[str, f
 
 def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, n, alpha, vocab_size, method,
                   subsample_variance, centred_sq_mean, centred_sq_variance, grid_bits, subsample_union,
-                  delta_split, subsample_running_sq, centred_sq_running_sq, centre_mean=None,
-                  log_wealth_mean=None) -> BoundResult:
+                  delta_split, subsample_running_sq, centred_sq_running_sq, centre_mean,
+                  log_wealth_mean) -> BoundResult:
     require_one_of(granularity, GRANULARITIES, "level")
     require(isinstance(delta, (int, float)) and math.isfinite(delta) and 0.0 < delta < 1.0,
             f"delta must lie strictly between 0 and 1, got {delta!r}; e.g. --delta 0.05")

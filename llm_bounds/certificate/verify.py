@@ -79,14 +79,13 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: l
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BoundInputError(f"{path} is not valid JSON ({e}); it was damaged or is not a certificate") from None
     require(isinstance(cert, dict) and "certificate_version" in cert, f"{path} is not a certificate (no certificate_version)")
-    old = cert["certificate_version"]
-    require(old not in LAST_COMMIT_OF_VERSION,
-            f"{path} is a version-{old} certificate (llm-bounds before the version-{old + 1} bounds); this llm-bounds "
-            f"verifies version {CERTIFICATE_VERSION}: verify it with llm-bounds at commit "
-            f"{LAST_COMMIT_OF_VERSION.get(old)}")
-    require(cert["certificate_version"] == CERTIFICATE_VERSION,
-            f"{path} is a version-{cert['certificate_version']} certificate; this llm-bounds verifies version "
-            f"{CERTIFICATE_VERSION}")
+    version = cert["certificate_version"]
+    require(version not in LAST_COMMIT_OF_VERSION,
+            f"{path} is a version-{version} certificate (llm-bounds before the version-{version + 1} bounds); this "
+            f"llm-bounds verifies version {CERTIFICATE_VERSION}: verify it with llm-bounds at commit "
+            f"{LAST_COMMIT_OF_VERSION.get(version)}")
+    require(version == CERTIFICATE_VERSION,
+            f"{path} is a version-{version} certificate; this llm-bounds verifies version {CERTIFICATE_VERSION}")
     msg_path = RunFolder(path.parent).message
     require(msg_path.is_file(), f"{msg_path} is missing; the message must sit beside the certificate")
     message = msg_path.read_bytes()

@@ -6,8 +6,7 @@ top-k error for each k (rank counted by comparison, not sorting, with ties broke
 target: see :func:`target_rank`), and for each α the model's own
 expected smoothed loss at that context (the entropy of the smoothed prediction) with the squared
 deviation of the realised loss from it and, for each λ of the betting grid, ln(1 + λ·ξ) with
-ξ = (expected − realised)/Δ (in nats; :func:`llm_bounds.bound.concentration.log_wealth_terms` is
-the reference). Losses are in **bits**; arithmetic is fp32 over the
+ξ = (expected − realised)/Δ (in nats, by :func:`llm_bounds.bound.concentration.log_wealth_terms`). Losses are in **bits**; arithmetic is fp32 over the
 vocabulary and fp64 for per-token values, even when the forward pass runs in bf16.
 
 Windows are shared: every distinct window start is forwarded once, however many sampled units
@@ -29,7 +28,7 @@ import torch
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.progress import progress_bar
 from llm_bounds.data.scoring import UnitSet, unit_windows
-from llm_bounds.bound.concentration import betting_lambda_grid
+from llm_bounds.bound.concentration import betting_lambda_grid, log_wealth_terms
 from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
 
 DEFAULT_KS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 50, 100)
@@ -191,7 +190,7 @@ def _token_metrics(logits: torch.Tensor, targets: torch.Tensor, alphas: torch.Te
     each α's loss range Δ (bits), which scales the log-wealth terms.
 
     Returns (smoothed [A,P] f64, unsmoothed [P] f64, top-k errors [K,P] bool, expected smoothed
-    loss [A,P] f64, squared deviation [A,P] f64, log-wealth terms [A,|Λ|,P] f64 in nats).
+    loss [A,P] f64, squared deviation [A,P] f64, log-wealth terms [A,|Λ|,P] f64 in nats, on the CPU).
     """
     logp = torch.log_softmax(logits, dim=-1)
     logp_y = logp.gather(1, targets[:, None]).squeeze(1).double()
@@ -208,9 +207,8 @@ def _token_metrics(logits: torch.Tensor, targets: torch.Tensor, alphas: torch.Te
         torch.log2(q, out=log_q)
         expected[i] = -torch.linalg.vecdot(q, log_q).double()
     sq_dev = (smoothed - expected) ** 2
-    lam = torch.as_tensor(betting_lambda_grid(), device=smoothed.device)[:, None]
-    log_wealth = torch.stack([torch.log1p(torch.clamp(lam * ((expected[i] - smoothed[i]) / w)[None], min=-1.0))
-                              for i, w in enumerate(widths)])
+    gap = (expected - smoothed).cpu().numpy()  # c_t − ℓ_t; the bound's own function takes the logs
+    log_wealth = torch.from_numpy(np.stack([log_wealth_terms(gap[i], w) for i, w in enumerate(widths)]))
     return smoothed, unsmoothed, topk_err, expected, sq_dev, log_wealth
 
 
