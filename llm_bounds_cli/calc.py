@@ -19,7 +19,8 @@ import sys
 
 from llm_bounds_cli.parsing import OneLineParser
 from llm_bounds.core.errors import BoundInputError, require
-from llm_bounds.bound.generalization import GRANULARITIES, METHODS, METRICS, bound_over_alpha_grid, generalization_bound
+from llm_bounds.bound.alpha_grid import bound_over_alpha_grid
+from llm_bounds.bound.generalization import GRANULARITIES, METHODS, METRICS, generalization_bound
 
 
 def _floats(text: str, name: str) -> list[float]:

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from llm_bounds.certificate.sweep import BASELINES, Budget, compare_models, markdown_table
-from llm_bounds.core.errors import BoundInputError
+from llm_bounds.core.errors import BoundInputError, RunError
 from llm_bounds.core.files import write_atomic
 from llm_bounds.subspace.registry import LADDER
 from llm_bounds_cli.parsing import OneLineParser
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
                    help="comma list (default: the CPU ladder); published checkpoints such as gpt2,gpt2-medium,gpt2-large "
                         "and local folders are pretrained unless --init scratch")
     p.add_argument("--preset", default="default")
-    p.add_argument("--out", type=Path, default=Path("runs/compare"))
+    p.add_argument("--out", default="runs/compare")
     p.add_argument("--seed", type=int)
     p.add_argument("--init", help="pretrained | scratch (default: each model's own, as in bound.py)")
     p.add_argument("--dataset", help="as in bound.py (default: the preset's, kjv)")
@@ -75,6 +75,9 @@ def main(argv=None) -> int:
     except BoundInputError as e:
         print(f"compare.py: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:
+        print(f"compare.py: failed: {e}", file=sys.stderr)
+        return 1
     print(markdown_table(rows))
     print(f"wrote {args.out}/comparison.md, comparison.csv, comparison.png")
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -12,17 +13,25 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def int_list(text: str) -> tuple[int, ...]:
+    """A non-empty comma list of integers."""
     try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
+        values = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
+        values = ()
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}")
+    return values
 
 
 def float_list(text: str) -> tuple[float, ...]:
+    """A non-empty comma list of finite numbers."""
     try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
+        values = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of numbers, got {text!r}") from None
+        values = ()
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected a comma list of finite numbers, got {text!r}")
+    return values
 
 
 def unescape(text: str) -> str:

@@ -1,6 +1,7 @@
 """``scripts/verify.py``: re-derive a certificate and print ``verified`` (exit 0) or the mismatches (exit 1)."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -8,13 +9,19 @@ from llm_bounds.certificate.verify import verify_certificate
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds_cli.parsing import OneLineParser
 
+MAX_RTOL = 1e-2  # the loosest float tolerance accepted (relative)
+
 
 def verify_main(argv=None) -> int:
     p = OneLineParser(prog="verify.py", description="Re-derive a certificate from its message and check every number.")
     p.add_argument("certificate", type=Path, help="path to certificate.json (message.bin must sit beside it)")
-    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance for floats")
+    p.add_argument("--rtol", type=float, default=1e-6, help=f"relative tolerance for floats, at most {MAX_RTOL:g} (default 1e-6)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if not (math.isfinite(args.rtol) and 0.0 <= args.rtol <= MAX_RTOL):
+        print(f"verify.py: error: --rtol must lie in [0, {MAX_RTOL:g}], got {args.rtol!r}; a looser tolerance would "
+              "accept an edited certificate", file=sys.stderr)
+        return 2
     notes: list[str] = []
     try:
         problems = verify_certificate(args.certificate, rtol=args.rtol, progress=not args.quiet, notes=notes)

@@ -8,7 +8,8 @@ from llm_bounds.message.complexity import elias_delta_bits, grid_bits, message_c
 from llm_bounds.bound.concentration import (bernoulli_kl, kl_upper_inverse, ucb_empirical_bernstein, ucb_hoeffding,
                                   ucb_kl)
 from llm_bounds.core.errors import BoundInputError
-from llm_bounds.bound.generalization import bound_over_alpha_grid, generalization_bound
+from llm_bounds.bound.alpha_grid import bound_over_alpha_grid
+from llm_bounds.bound.generalization import generalization_bound
 from llm_bounds.bound.smoothing import random_guess_bits, smoothed_loss_range
 
 PAPER = dict(granularity="document", metric="nll", empirical=10.0, complexity_bits=100373, m=8009762, n=10000,
@@ -183,9 +184,14 @@ def test_freedman_bound_terms_and_best_union():
 def test_betting_hand_value_single_lambda():
     from llm_bounds.bound.concentration import ucb_betting_martingale
     # one λ = 0.5, Δ = 2, m = 1000, L = 5 nats (+ ln 1 for the grid), c̄ = 0.35, G = 0.01:
-    # bound = c̄ + Δ·(L/m − G)/λ = 0.35 + 2·(0.005 − 0.01)/0.5 = 0.33
+    # bound = c̄ − Δ·(exp(G − L/m) − 1)/λ = 0.35 − 4·(e^0.005 − 1) = 0.35 − 0.0200500834 = 0.3299499166
+    # (the version-3 form c̄ + Δ·(L/m − G)/λ gave 0.33: looser by Δ·(e^x − 1 − x)/λ, x = 0.005)
     b, lam = ucb_betting_martingale(0.3, 0.35, np.array([0.01]), 0.0, 2.0, 1000, 5.0, lambdas=np.array([0.5]))
-    assert lam == 0.5 and b == pytest.approx(0.33)
+    assert lam == 0.5 and b == pytest.approx(0.35 - 4 * (math.exp(0.005) - 1), rel=1e-14)
+    assert b == pytest.approx(0.3299499166, abs=1e-10) and 0.33 - b == pytest.approx(4 * 0.005 ** 2 / 2, rel=0.01)
+    # G = −∞ (a token at ξ = −1 with λ = 1) gives c̄ + Δ/λ ≥ hi: no bound from that λ
+    b, _ = ucb_betting_martingale(0.3, 0.35, np.array([-np.inf]), 0.0, 2.0, 1000, 5.0, lambdas=np.array([1.0]))
+    assert b == pytest.approx(2.35)
 
 
 def test_log_wealth_terms_follow_the_formula():
@@ -211,7 +217,9 @@ def test_betting_is_never_looser_than_freedman_at_the_same_lambda():
         bet, _ = ucb_betting_martingale(loss.mean(), c.mean(), g, lo, hi, m, 900.0, lambdas=grid)
         fr, _ = ucb_freedman_martingale(loss.mean(), ((loss - c) ** 2).mean(), lo, hi, m, 900.0, lambdas=grid)
         assert bet <= fr + 1e-12
-        assert bet > loss.mean() + (hi - lo) * 900.0 / (lam * m) - 1e-12  # the range term is always paid
+        # the range term is always paid: by Jensen G ≤ ln(1 + λξ̄), so the bound is at least
+        # R̂ + (Δ/λ + c̄ − R̂)·(1 − exp(−L/m))
+        assert bet > loss.mean() + ((hi - lo) / lam + c.mean() - loss.mean()) * -math.expm1(-900.0 / m) - 1e-12
 
 
 def test_best_uses_betting_when_every_token_is_scored():
@@ -228,9 +236,9 @@ def test_best_uses_betting_when_every_token_is_scored():
     assert best.complexity_method == "betting" and best.method_union == 1 and best.delta_complexity == 0.05
     assert best.bound < fr.bound and best.betting_lambda in betting_lambda_grid()
     assert best.log_wealth == pytest.approx(g[betting_lambda_grid() == best.betting_lambda][0])
-    # the reported terms re-derive the bound by hand: c̄ + Δ·((K ln2 + ln(1/δ) + ln|Λ|)/m − G)/λ
+    # the reported terms re-derive the bound by hand: c̄ − Δ·(exp(G − (K ln2 + ln(1/δ) + ln|Λ|)/m) − 1)/λ
     L = 2000 * math.log(2) + math.log(1 / 0.05) + math.log(len(betting_lambda_grid()))
-    by_hand = best.centre_mean + (hi - lo) * (L / c.size - best.log_wealth) / best.betting_lambda
+    by_hand = best.centre_mean - (hi - lo) * math.expm1(best.log_wealth - L / c.size) / best.betting_lambda
     assert best.bound == pytest.approx(min(by_hand, hi), rel=1e-12)
     assert generalization_bound(method="best", **kw).complexity_method == "freedman"  # without the log-wealth
     with pytest.raises(BoundInputError, match="n = all"):

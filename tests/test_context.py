@@ -57,16 +57,23 @@ def test_seed_derivations_separate_purposes_and_streams():
 
 
 def test_run_folder_names_are_the_resume_contract(tmp_path):
+    from llm_bounds.certificate.stages import RunKey
+
     folder = RunFolder(tmp_path)
     message = b"\x01\x02"
     assert folder.message == tmp_path / "message.bin" and folder.certificate == tmp_path / "certificate.json"
     assert folder.candidate(17) == tmp_path / "stages" / "message_L17.bin"
-    assert folder.evaluation("token", message).name == f"eval_token_{sha256_hex(message)[:16]}.npz"
-    folder.claim({"seed": 0})
-    folder.claim({"seed": 0})  # the same settings resume
-    with pytest.raises(BoundInputError, match="holds a run with different settings; choose a new --out"):
-        folder.claim({"seed": 1})
-    assert json.loads(folder.settings.read_text()) == {"seed": 0}
+    assert folder.settings == tmp_path / "stages" / "key.json"
+    key = RunKey(config={"seed": 0}, data_content_hash="0" * 64, tokenizer_fingerprint="bytes-v1", code="c")
+    folder.claim(key)
+    assert folder.evaluation("token", message).name.startswith("eval_token_")
+    folder.unlock()
+    again = RunFolder(tmp_path)
+    again.claim(key)  # the same key resumes
+    again.unlock()
+    with pytest.raises(BoundInputError, match="holds a run with different settings .*; choose a new --out"):
+        RunFolder(tmp_path).claim(RunKey({"seed": 1}, "0" * 64, "bytes-v1", "c"))
+    assert json.loads(folder.settings.read_text())["config"] == {"seed": 0}
 
 
 def test_searched_grids_are_charged_in_k_and_in_the_subsample_split_from_one_table():

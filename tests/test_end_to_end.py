@@ -127,9 +127,14 @@ def test_certificate_records_environment_baselines_and_its_sample_stream(smoke_r
     base = cert["baseline_bits_per_byte"]
     assert set(base) >= {"gzip -9", "bzip2 -9", "xz -9e", "bytes"} and base["bytes"] == cert["m_bytes"]
     assert all(1.0 < base[k] < 4.0 for k in ("gzip -9", "bzip2 -9", "xz -9e"))  # English text
-    assert cert["sample_stream"] == "certificate" and cert["certificate_version"] == 3
+    assert cert["sample_stream"] == "certificate" and cert["certificate_version"] == 4
     summary = (out / "summary.md").read_text()
     assert "xz -9e" in summary and "classical compressors" in summary
+    # the claims: 4 token + 4 document bounds, each at 1 − δ on its own; the tuning charge stated
+    assert cert["claims"]["count"] == 8 and not cert["claims"]["joint"] and cert["claims"]["delta_each"] == cert["delta"]
+    assert "1 - 8*0.05 = 0.6" in summary and "--joint-claims" in summary
+    assert cert["tuning_charge"] == {"configs_compared": 1, "bits": 0.0, "subsample_delta_split": 1}
+    assert "No charge for choosing this configuration" in summary
     quant = cert["informational"]["quantization"]
     assert quant["units"] == cert["n"] and quant["quantized_empirical_bpd"] == pytest.approx(cert["empirical_bpd"])
 

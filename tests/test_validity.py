@@ -449,8 +449,25 @@ def test_betting_is_tighter_than_azuma_here(betting_select):
 
 
 def test_betting_with_dropped_range_term_is_caught(betting_select):
-    """Without Δ·ln(1/δ)/(λm) the bound is c̄ − Δ·G(λ)/λ, whose best λ tends to 0 and the width with it."""
+    """Without ln(1/δ)/m the bound is c̄ − Δ·(exp(G(λ)) − 1)/λ, whose best λ tends to 0 and the width with it."""
     from llm_bounds.bound.concentration import betting_lambda_grid
     lam = betting_lambda_grid()
-    rate = betting_failure_rate(lambda e, c, w: float(np.min(c - w / lam)), betting_select)
+    rate = betting_failure_rate(lambda e, c, w: float(np.min(c - np.expm1(w) / lam)), betting_select)
+    assert rate > slack_limit(DELTA, TRIALS)
+
+
+def test_betting_ratio_form_is_tighter_than_version_3_and_not_by_too_much(betting_select):
+    """The ratio form is never looser than c̄ + Δ(L/m − G)/λ (e^x − 1 ≥ x, here Δ = 1); the same form
+    made tighter again by the size of its range term, L/(λm), fails too often: the simulation sees
+    the difference between the ratio form and an invalid one."""
+    from llm_bounds.bound.concentration import betting_lambda_grid
+    lam = betting_lambda_grid()
+    loss, _, centre, wealth = betting_select
+    L = 5.0 * math.log(2) + math.log(1 / DELTA) + math.log(len(lam))
+    for t in range(20):
+        new = betting(float(loss[t, 0]), float(centre[t, 0]), wealth[t, 0]).bound
+        old = min(float(np.min(centre[t, 0] + (L / 200 - wealth[t, 0]) / lam)), 1.0)
+        assert new <= old + 1e-12
+    rate = betting_failure_rate(lambda e, c, w: float(np.min(c - np.expm1(w - L / 200) / lam - L / (200 * lam))),
+                                betting_select)
     assert rate > slack_limit(DELTA, TRIALS)

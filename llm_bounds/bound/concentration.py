@@ -16,6 +16,7 @@ function                   i.i.d. observations             martingale (bounded d
                            Thm 1 (binomial tail)
 ``ucb_empirical_bernstein``  Maurer & Pontil (2009), Thm 4  not valid
 ``ucb_freedman_martingale``  (valid)                       Freedman-type, predictable centre
+``ucb_betting_martingale``   (valid)                       betting (ratio form), every token scored
 ``ucb_bernoulli_martingale`` (valid)                       kl form for [0, 1] losses
 =========================  ==============================  =====================================
 """
@@ -199,29 +200,35 @@ def log_wealth_terms(centred_gap, width: float, lambdas=None) -> np.ndarray:
 
 def ucb_betting_martingale(mean: float, centre_mean: float, mean_log_wealth, lo: float, hi: float, count: float,
                            log_inv_delta: float, lambdas: np.ndarray | None = None) -> tuple[float, float]:
-    """Betting (capital-process) martingale upper bound, with a predictable centre: the exact form
-    of which :func:`ucb_freedman_martingale` is a relaxation.
+    """Betting (capital-process) martingale upper bound with a predictable centre, in its ratio form;
+    never looser than :func:`ucb_freedman_martingale` at the same λ.
 
     Setting: as :func:`ucb_freedman_martingale`: losses ℓ_1..ℓ_m ∈ [lo, hi] adapted to F_t, conditional
     means μ_t = E[ℓ_t | F_{t−1}], a predictable centre c_t ∈ [lo, hi], Δ = hi − lo, R = (1/m)Σμ_t,
-    R̂ = (1/m)Σℓ_t, c̄ = (1/m)Σc_t. Put ξ_t = (c_t − ℓ_t)/Δ ≥ −1 and, for a fixed λ ∈ (0, 1],
-    G(λ) = (1/m)Σ ln(1 + λξ_t) (nats per token). Then with probability ≥ 1 − δ,
+    R̂ = (1/m)Σℓ_t, c̄ = (1/m)Σc_t. Put ξ_t = (c_t − ℓ_t)/Δ ≥ −1, its conditional mean
+    η_t = (c_t − μ_t)/Δ ≥ −1, and for a fixed λ ∈ (0, 1], G(λ) = (1/m)Σ ln(1 + λξ_t) (nats per
+    token), L = ln(1/δ). Then with probability ≥ 1 − δ,
 
-        R ≤ c̄ + Δ·(ln(1/δ)/m − G(λ))/λ
-          = R̂ + Δ·ln(1/δ)/(λ·m) + (Δ/λ)·(1/m)Σ[λξ_t − ln(1 + λξ_t)].
+        R ≤ c̄ − Δ·(exp(G(λ) − L/m) − 1)/λ.
 
-    Proof. M_t = Π_{s≤t} (1 + λξ_s)·exp(−λ(c_s − μ_s)/Δ) is nonnegative (λξ_s ≥ −1) and
-    E[M_t | F_{t−1}] = M_{t−1}·(1 + λ(c_t − μ_t)/Δ)·exp(−λ(c_t − μ_t)/Δ) ≤ M_{t−1} by 1 + x ≤ e^x,
-    so it is a supermartingale with M_0 = 1, and Markov's inequality gives P(ln M_m ≥ ln(1/δ)) ≤ δ.
-    On the complement m·G(λ) − λ·m·(c̄ − R)/Δ < ln(1/δ); rearrange. This is the wealth of a bettor
-    who stakes the fraction λ against the centre (Waudby-Smith & Ramdas, *Estimating means of
-    bounded random variables by betting*, JRSSB 2024; Shafer & Vovk's game-theoretic probability),
-    for an average of conditional means. Since ln(1 + λξ) ≥ λξ − ψ_E(λ)ξ² for ξ ≥ −1 and λ < 1
-    (Fan, Grama & Liu 2012, the inequality behind :func:`ucb_freedman_martingale`), this bound is
-    never looser than the Freedman form at the same λ and ln(1/δ): its penalty is the exact
-    λξ − ln(1 + λξ) ≈ λ²ξ²/2 where Freedman charges ψ_E(λ)ξ² (2.3 times as much at λ = 0.76), and
-    λ may reach 1. It needs G at every λ of the grid, i.e. every token's ℓ_t and c_t: it is used
-    when the whole training set is evaluated (n = all), not from a subsample.
+    Proof. M_t = Π_{s≤t} (1 + λξ_s)/(1 + λη_s) is a nonnegative martingale with M_0 = 1: each factor is
+    ≥ 0, and E[1 + λξ_s | F_{s−1}] = 1 + λη_s. (A factor with 1 + λη_s = 0, possible only at λ = 1
+    with c_s = lo and μ_s = hi, is taken as 1; then ℓ_s = hi almost surely, so 1 + λξ_s = 0 and
+    G(λ) = −∞, where the bound below is ≥ hi and holds trivially.) Markov's inequality gives, with
+    probability ≥ 1 − δ, m·G(λ) − Σ ln(1 + λη_t) < L. By Jensen (ln is concave),
+    Σ ln(1 + λη_t) ≤ m·ln(1 + λ·(c̄ − R)/Δ); so exp(G(λ) − L/m) < 1 + λ(c̄ − R)/Δ; rearrange. This is
+    the wealth of a bettor who stakes the fraction λ against the centre (Waudby-Smith & Ramdas,
+    *Estimating means of bounded random variables by betting*, JRSSB 2024), for an average of
+    conditional means.
+
+    Relations. With e^x − 1 ≥ x it implies R ≤ c̄ + Δ·(L/m − G(λ))/λ (the supermartingale
+    Π(1 + λξ_t)·exp(−λη_t), certificate version 3), and is tighter than that by
+    Δ·(e^x − 1 − x)/λ ≈ λ·(bound − c̄)²/(2Δ), x = G(λ) − L/m. Since ln(1 + λξ) ≥ λξ − ψ_E(λ)ξ² for
+    ξ ≥ −1 and λ < 1 (Fan, Grama & Liu 2012, behind :func:`ucb_freedman_martingale`), it is never
+    looser than the Freedman form at the same λ and L, and λ may reach 1. A stake that varies with
+    t (λ_t predictable) keeps M_t a martingale but bounds the λ_t-weighted average of μ_t, not R, so
+    the stake is one λ per bound. It needs G at every λ of the grid, i.e. every token's ℓ_t and
+    c_t: it is used when the whole training set is evaluated (n = all), not from a subsample.
 
     ``mean`` is R̂, ``centre_mean`` c̄ (loss units per token), ``mean_log_wealth`` the array of
     G(λ) over the grid (:func:`log_wealth_terms`, averaged over the m tokens), ``log_inv_delta``
@@ -242,8 +249,7 @@ def ucb_betting_martingale(mean: float, centre_mean: float, mean_log_wealth, lo:
     require(bool(np.all(g <= np.log1p(np.maximum(lam * xi_bar, -1.0)) + 1e-9)),
             "the mean log-wealth exceeds ln(1 + λ·ξ̄) (Jensen's bound); it does not belong to these losses and centres")
     L = log_inv_delta + math.log(lam.size)
-    with np.errstate(invalid="ignore"):
-        bounds = np.where(np.isfinite(g), centre_mean + width * (L / count - g) / lam, np.inf)
+    bounds = centre_mean - width * np.expm1(g - L / count) / lam  # G = −∞ gives c̄ + Δ/λ ≥ hi
     j = int(np.argmin(bounds))
     return float(bounds[j]), float(lam[j])
 

@@ -22,7 +22,7 @@ reference (Lotfi et al., ICML 2024, App. A); with no subsampling (n = None) δ_c
   R(h) = (1/m)·Σ_i E[ℓ(h, X_i | X_<i) | X_<i], and R̂_m(h) = (1/m)·Σ_i ℓ(h, X_i | X_<i), both in
   bits per token. The differences form a martingale with increments in an interval of width Δ,
   so Azuma–Hoeffding applies (or the variance-aware Freedman-type bound, or, when every training
-  token is scored, its exact betting form); for a 0–1 loss the Bernoulli-MGF supermartingale gives
+  token is scored, the betting form); for a 0–1 loss the Bernoulli-MGF supermartingale gives
   the martingale kl bound.
 
 **Metrics**: ``nll`` is the prediction-smoothed log-loss −log2((1−α)p + α/V) in bits per token,
@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -179,9 +179,9 @@ def generalization_bound(*, granularity: str, metric: str, empirical: float, com
                   with upper bounds on R̂_m and on the centred second moment from the subsample
                   (each the best of kl and, when the variance is given, empirical Bernstein, at
                   half the budget); the subsample budget (1−r)δ is split equally between the two.
-      betting     token level, n = None: the exact capital-process form of freedman
-                  (:func:`llm_bounds.bound.concentration.ucb_betting_martingale`), never looser than it
-                  at the same λ; it needs every token's loss and centre, so no subsample.
+      betting     token level, n = None: the capital-process (betting) bound in its ratio form
+                  (:func:`llm_bounds.bound.concentration.ucb_betting_martingale`), never looser than
+                  freedman at the same λ; it needs every token's loss and centre, so no subsample.
       best        the tightest of the valid methods, each at δ/M where M is the number of methods
                   compared (union bound): kl (with the best of kl/Bernstein for the subsample term
                   when the variance is given) and, at the token level with ``centred_sq_mean``,
@@ -376,44 +376,3 @@ def _single_bound(*, granularity, metric, empirical, complexity_bits, m, delta, 
         alpha=None if metric == "error" else float(alpha), vocab_size=None if vocab_size is None else int(vocab_size),
         centre_mean=None if bet_lam is None else float(centre_mean), log_wealth=wealth, betting_lambda=bet_lam,
     )
-
-
-def bound_over_alpha_grid(*, empirical_by_alpha: Mapping[float, float],
-                          variance_by_alpha: Mapping[float, float] | None = None,
-                          centred_sq_by_alpha: Mapping[float, float] | None = None,
-                          centred_sq_variance_by_alpha: Mapping[float, float] | None = None,
-                          running_sq_by_alpha: Mapping[float, float] | None = None,
-                          centred_sq_running_by_alpha: Mapping[float, float] | None = None,
-                          centre_mean_by_alpha: Mapping[float, float] | None = None,
-                          log_wealth_by_alpha: Mapping[float, Sequence[float]] | None = None,
-                          **kwargs) -> tuple[BoundResult, list[BoundResult]]:
-    """The smallest nll bound over a grid G of smoothing weights α, with the choice charged.
-
-    For every α ∈ G the bound is computed with log2|G| extra bits in K and the subsample δ split
-    |G| ways, so the minimum over G is itself a valid bound at confidence 1 − δ (union bound over
-    the grid: each α gets prior weight 1/|G| in both terms). Returns (chosen, all results in grid
-    order). ``kwargs`` are passed to :func:`generalization_bound` (metric is ``nll``).
-    """
-    alphas: Sequence[float] = list(empirical_by_alpha)
-    require(len(alphas) >= 1, "the alpha grid is empty; give at least one alpha")
-    require(len(set(alphas)) == len(alphas), f"the alpha grid has duplicates: {alphas}")
-    extra_union = int(kwargs.pop("subsample_union", 1))
-    extra_bits = float(kwargs.pop("grid_bits", 0.0))
-    g = len(alphas)
-    results = []
-    for a in alphas:
-        var = None if variance_by_alpha is None else variance_by_alpha[a]
-        sq = None if centred_sq_by_alpha is None else centred_sq_by_alpha[a]
-        sq_var = None if centred_sq_variance_by_alpha is None else centred_sq_variance_by_alpha[a]
-        run_sq = None if running_sq_by_alpha is None else running_sq_by_alpha[a]
-        sq_run_sq = None if centred_sq_running_by_alpha is None else centred_sq_running_by_alpha[a]
-        centre = None if centre_mean_by_alpha is None else centre_mean_by_alpha[a]
-        wealth = None if log_wealth_by_alpha is None else log_wealth_by_alpha[a]
-        results.append(generalization_bound(
-            metric="nll", alpha=a, empirical=empirical_by_alpha[a], subsample_variance=var, centred_sq_mean=sq,
-            centred_sq_variance=sq_var, subsample_running_sq=run_sq, centred_sq_running_sq=sq_run_sq,
-            centre_mean=centre, log_wealth_mean=wealth,
-            grid_bits=extra_bits + math.log2(g), subsample_union=extra_union * g, **kwargs))
-    chosen = min(results, key=lambda res: res.bound)
-    return chosen, results
-

@@ -6,9 +6,11 @@ format is public), bits per byte, error rates in [0, 1].
 """
 from __future__ import annotations
 
+import math
+
 from llm_bounds.bound.smoothing import random_guess_bits
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import TOPK_REPORTED, RunContext, bounds_for, complexity_for
+from llm_bounds.certificate.context import TOPK_REPORTED, RunContext, bounds_for, claims_statement, complexity_for
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core.files import sha256_hex
 from llm_bounds.message.accounting import message_report
@@ -18,7 +20,8 @@ from llm_bounds.subspace.registry import weights_source
 # 2: certificate samples drawn from their own seed purposes, martingale kl top-k bounds, running-mean
 # Freedman subsample terms with methods fixed per metric, ties counted against the target (#13)
 # 3: with every token scored (n = all), the token-level complexity term is the betting bound (#15)
-CERTIFICATE_VERSION = 3
+# 4: the betting bound in its ratio form; joint claims and the tuning charge stated (#23)
+CERTIFICATE_VERSION = 4
 
 
 def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunFolder | None = None) -> dict:
@@ -36,10 +39,8 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
 
     tok_res = ctx.evaluation_of(message, "token", folder, progress)
     every_unit = cfg.n_samples == "all"  # the whole training set was scored: no subsample term
-    token_bounds = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits,
-                              vocab_size=V, subsampled=not every_unit)
-    token_hoeffding = bounds_for(cfg, tok_res, granularity="token", m=token_units.m, complexity_bits=K.total_bits,
-                                 vocab_size=V, method="hoeffding", subsampled=not every_unit)
+    token_bounds = ctx.token_bounds(tok_res, K.total_bits)
+    token_hoeffding = ctx.token_bounds(tok_res, K.total_bits, method="hoeffding")
     doc_bounds = None
     if cfg.n_documents > 0:
         doc_res = ctx.evaluation_of(message, "document", folder, progress)
@@ -106,6 +107,10 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
         for k in TOPK_REPORTED:
             cert[f"doc_top{k}_error_bound"] = doc_bounds[f"top{k}"]["bound"]
             cert[f"doc_top{k}_error_empirical"] = doc_bounds[f"top{k}"]["empirical"]
+    cert["recipe"] = {"name": cfg.preset, "reason": cfg.recipe_reason}
+    cert["claims"] = claims_statement(cfg)
+    cert["tuning_charge"] = {"configs_compared": cfg.configs_compared, "bits": math.log2(cfg.configs_compared),
+                             "subsample_delta_split": cfg.configs_compared}
     cert["terms"] = {"token": token_bounds, "token_hoeffding": token_hoeffding, "document": doc_bounds,
                      "complexity": K.to_dict()}
     cert["decomposition"] = decomposition(cert)

@@ -13,17 +13,20 @@ import numpy as np
 import torch
 
 from llm_bounds.bound.concentration import running_centred_square
-from llm_bounds.bound.generalization import bound_over_alpha_grid, generalization_bound
+from llm_bounds.bound.alpha_grid import bound_over_alpha_grid
+from llm_bounds.bound.generalization import generalization_bound
 from llm_bounds.bound.smoothing import smoothed_loss_range
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core import distributed
+from llm_bounds.core.environment import available_memory_bytes
 from llm_bounds.core.errors import require
 from llm_bounds.core.files import sha256_hex
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
 from llm_bounds.data.scoring import ScoringGrid, UnitSet, make_units
 from llm_bounds.data.tokenizers import ByteTokenizer, Tokenizer, get_tokenizer
-from llm_bounds.evaluation.evaluate import EvalResult, evaluate_units, sample_units
+from llm_bounds.evaluation.evaluate import (EvalResult, evaluate_units, evaluation_memory_bytes, model_context_length,
+                                           sample_units)
 from llm_bounds.evaluation.results import load_eval, merge_evaluations, save_eval
 from llm_bounds.message.complexity import Complexity, message_complexity
 from llm_bounds.message.format import decode_message
@@ -33,6 +36,23 @@ from llm_bounds.subspace.train import resolve_device
 
 TOPK_REPORTED = (1, 10, 100)
 SAMPLES = ("token", "document", "heldout")  # the three evaluated samples of a run
+
+
+def check_sample_memory(cfg: RunConfig, units: dict[str, UnitSet], sizes: dict) -> None:
+    """Refuse, before any work, samples whose evaluation would need more than half the memory
+    available now (:func:`llm_bounds.evaluation.evaluate.evaluation_memory_bytes`)."""
+    available = available_memory_bytes()
+    if available is None:
+        return
+    need = 0
+    for name, n in sizes.items():
+        count = units[name].num_units if n == "all" else int(n)
+        need += evaluation_memory_bytes(count, min(count, units[name].num_units), cfg.stride, len(cfg.alphas))
+    require(need <= available // 2,
+            f"the samples (--n-samples {cfg.n_samples}, --n-documents {cfg.n_documents}, --heldout-samples "
+            f"{cfg.heldout_samples}) need about {need / 2**30:.1f} GiB to evaluate, more than half of the "
+            f"{available / 2**30:.1f} GiB available; pass a smaller --n-samples, or --n-samples all "
+            f"(every one of the {units['token'].num_units} units once)")
 
 
 def log_progress(progress: bool, msg: str) -> None:
@@ -70,6 +90,36 @@ def grid_union(cfg: RunConfig) -> int:
     return int(np.prod(list(searched_grids(cfg).values())))
 
 
+def reported_claims(cfg: RunConfig) -> list[str]:
+    """The bounds a certificate reports, each a claim about a different quantity: the token-level
+    log-loss and top-k errors, and the same at the document level when documents are sampled."""
+    token = ["token nll"] + [f"token top-{k} error" for k in TOPK_REPORTED]
+    doc = ["document nll"] + [f"document top-{k} error" for k in TOPK_REPORTED] if cfg.n_documents > 0 else []
+    return token + doc
+
+
+def claim_delta(cfg: RunConfig) -> float:
+    """The δ each reported bound is computed at: δ itself (each bound its own claim at 1 − δ), or
+    with ``joint_claims`` δ/N for N :func:`reported_claims`, so that by the union bound all N hold
+    together with probability ≥ 1 − δ."""
+    return cfg.delta / len(reported_claims(cfg)) if cfg.joint_claims else cfg.delta
+
+
+def claims_statement(cfg: RunConfig) -> dict:
+    """How the reported bounds hold together, for the certificate and ``summary.md``."""
+    claims, n = reported_claims(cfg), len(reported_claims(cfg))
+    if cfg.joint_claims:
+        text = (f"All {n} reported bounds ({', '.join(claims)}) hold together with probability at least "
+                f"1 - {cfg.delta:g}: each was computed at delta/{n} = {claim_delta(cfg):.4g} (union bound).")
+    else:
+        text = (f"Each of the {n} reported bounds ({', '.join(claims)}) holds on its own with probability at least "
+                f"1 - {cfg.delta:g}; quoted together they hold with probability at least 1 - {n}*{cfg.delta:g} = "
+                f"{1 - n * cfg.delta:.4g} (union bound). Pass --joint-claims to split delta {n} ways so that all "
+                f"hold together at 1 - {cfg.delta:g}.")
+    return {"count": n, "joint": bool(cfg.joint_claims), "delta_each": claim_delta(cfg), "claims": claims,
+            "statement": text}
+
+
 def complexity_for(cfg: RunConfig, message: bytes) -> Complexity:
     """K for the message: its bytes, the Elias-delta length prefix, and every searched grid."""
     return message_complexity(len(message), searched_grids(cfg))
@@ -90,26 +140,37 @@ class RunContext:
     _evaluations: dict[tuple[str, str], EvalResult] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, cfg: RunConfig) -> "RunContext":
+    def build(cls, cfg: RunConfig, prepared=None) -> "RunContext":
         """Load the data, build the untrained model (z = 0, eval mode), the units and the samples.
 
-        The context's ``cfg`` names the LoRA targets the model got (``auto`` resolved), so that a
-        certificate says what was targeted.
+        ``prepared`` (a :class:`llm_bounds.certificate.plan.Prepared` of this ``cfg``) supplies the
+        tokenizer, corpus and base model already loaded. The context's ``cfg`` names the LoRA
+        targets the model got (``auto`` resolved), so that a certificate says what was targeted.
         """
         cfg.validate()
-        tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
-        corpus = build_corpus(load_documents(cfg.dataset, separator=cfg.separator), tokenizer, heldout_fraction=cfg.heldout_fraction,
-                              seed=cfg.seed_for("heldout"), cache_dir=None)
-        model = build_sublora(sublora_config(cfg, tokenizer.vocab_size))
-        if cfg.subspace_params != "all":
-            cfg = replace(cfg, target_modules=model.config.target_modules)
+        if prepared is not None:
+            require(prepared.cfg is cfg, "internal error: the prepared run belongs to another config")
+            tokenizer, corpus = prepared.tokenizer, prepared.corpus
+        else:
+            tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
+            corpus = build_corpus(load_documents(cfg.dataset, separator=cfg.separator), tokenizer,
+                                  heldout_fraction=cfg.heldout_fraction, seed=cfg.seed_for("heldout"))
         grid = ScoringGrid(cfg.window, cfg.stride)
         units = {"token": make_units("token", grid, corpus.num_train_tokens),
                  "document": make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets),
                  "heldout": make_units("token", grid, corpus.num_heldout_tokens)}
+        sizes = {"token": cfg.n_samples, "document": cfg.n_documents, "heldout": cfg.heldout_samples}
+        check_sample_memory(cfg, units, sizes)
+        model = build_sublora(sublora_config(cfg, tokenizer.vocab_size),
+                              base=prepared.take_base() if prepared is not None else None)
+        context = model_context_length(model.lm)
+        require(context is None or cfg.window <= context,
+                f"--window {cfg.window} is longer than the context of {cfg.model} ({context} tokens); "
+                f"pass --window {context} or less")
+        if cfg.subspace_params != "all":
+            cfg = replace(cfg, target_modules=model.config.target_modules)
         # each sample has its own seed purpose, so the samples are independent of each other and of
         # training, and a certificate's purposes are never used by a tuning run
-        sizes = {"token": cfg.n_samples, "document": cfg.n_documents, "heldout": cfg.heldout_samples}
         sample_ids = {}
         for name, n in sizes.items():
             if n == "all":
@@ -194,6 +255,13 @@ class RunContext:
         self._evaluations[key] = res
         return res
 
+    def token_bounds(self, res: EvalResult, complexity_bits: float, method: str = "best") -> dict:
+        """The token-level bounds the certificate reports for ``res`` (:func:`bounds_for`): with
+        every unit scored (n = all) no subsample term and the betting complexity term. The level
+        grid is searched by this same function, so the chosen L minimises the certified bound."""
+        return bounds_for(self.cfg, res, granularity="token", m=self.units["token"].m, complexity_bits=complexity_bits,
+                          vocab_size=self.tokenizer.vocab_size, method=method, subsampled=self.cfg.n_samples != "all")
+
     def scored_text(self) -> bytes:
         """The UTF-8 text of the training targets the token-level units score (one contiguous
         range of the training stream; document separators carry no bytes)."""
@@ -247,7 +315,7 @@ def bounds_for(cfg: RunConfig, res: EvalResult, *, granularity: str, m: int, com
     s = unit_stats(res, vocab_size)
     token = granularity == "token"
     common = dict(granularity=granularity, complexity_bits=complexity_bits, m=m, n=res.n if subsampled else None,
-                  delta=cfg.delta, method=method, subsample_union=grid_union(cfg))
+                  delta=claim_delta(cfg), method=method, subsample_union=grid_union(cfg))
     per_unit = dict(variance_by_alpha=s["var"], running_sq_by_alpha=s["run_sq"],
                     centred_sq_variance_by_alpha=s["sq_var"] if token else None,
                     centred_sq_running_by_alpha=s["sq_run_sq"] if token else None) if subsampled else {}

@@ -23,6 +23,7 @@ token, bits per byte, error rates in [0, 1].
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -32,20 +33,23 @@ from torch.func import functional_call
 
 from llm_bounds.certificate.certify import certify, tokens_per_byte
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import RunContext, bounds_for, complexity_for, log_progress
-from llm_bounds.certificate.stages import RunFolder
+from llm_bounds.certificate.context import RunContext, complexity_for, log_progress
+from llm_bounds.certificate.estimate import describe, estimate_run
+from llm_bounds.certificate.stages import RunFolder, RunKey, check_destination
 from llm_bounds.certificate.summary import render_summary
-from llm_bounds.core.environment import environment
-from llm_bounds.core.errors import require
+from llm_bounds.core import distributed
+from llm_bounds.core.environment import code_fingerprint, environment, process_seconds
+from llm_bounds.core.errors import RunError, require
 from llm_bounds.core.files import json_default, write_atomic
 from llm_bounds.data.baselines import baseline_bits_per_byte
-from llm_bounds.data.corpus import default_cache_dir
+from llm_bounds.data.cache import default_cache_dir
 from llm_bounds.evaluation.evaluate import EvalResult
 from llm_bounds.evaluation.results import load_eval, save_eval
 from llm_bounds.message.format import encode_message
 from llm_bounds.message.qat import qat_finetune
 from llm_bounds.message.quantize import quantize
-from llm_bounds.subspace.train import TrainConfig, next_token_loss, resolve_device, sample_batch, train_sublora
+from llm_bounds.subspace.train import (TrainConfig, TrainingDiverged, next_token_loss, resolve_device, sample_batch,
+                                       train_sublora)
 
 
 def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True) -> tuple[np.ndarray, dict]:
@@ -104,7 +108,7 @@ def quantization_cost(fp32: EvalResult, quantized: EvalResult, alpha: float, tok
             "quantized_empirical_bits_per_byte": certified * tokens_per_byte}
 
 
-def code_candidate(ctx: RunContext, z: np.ndarray, levels: int) -> bytes:
+def code_candidate(ctx: RunContext, z: np.ndarray, levels: int, progress: bool = False) -> bytes:
     """Quantize z to ``levels`` levels (with optional QAT) and code it: the message bytes.
 
     QAT evaluates the model through ``functional_call`` with the quantized z, so the model's own z
@@ -124,7 +128,7 @@ def code_candidate(ctx: RunContext, z: np.ndarray, levels: int) -> bytes:
             return next_token_loss(lambda ids: functional_call(model, {"z": zq}, (ids,)), batch, device)
 
         q = qat_finetune(torch.from_numpy(z).to(device), q, loss_fn, steps=cfg.qat_steps, lr=cfg.qat_lr,
-                         seed=cfg.seed_for("qat"))
+                         seed=cfg.seed_for("qat"), progress=progress)
         model.eval()
     return encode_message(q)
 
@@ -133,18 +137,17 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
                    progress: bool = True) -> tuple[bytes, list[dict]]:
     """Code z at each level count of the grid and keep the one with the smallest token-level bound;
     returns its message and every candidate's summary."""
-    cfg, units = ctx.cfg, ctx.units["token"]
+    cfg = ctx.cfg
     results = []
     for L in cfg.levels:
         if folder.candidate(L).is_file():
             message = folder.candidate(L).read_bytes()
         else:
-            message = code_candidate(ctx, z, L)
+            message = code_candidate(ctx, z, L, progress)
             write_atomic(folder.candidate(L), message)
         ctx.decoded(message)  # a message that does not decode stops the run here
         res = ctx.evaluation_of(message, "token", folder, progress)
-        K = complexity_for(cfg, message).total_bits
-        b = bounds_for(cfg, res, granularity="token", m=units.m, complexity_bits=K, vocab_size=ctx.tokenizer.vocab_size)
+        b = ctx.token_bounds(res, complexity_for(cfg, message).total_bits)  # the certificate's own bound
         results.append({"levels": L, "message_bytes": len(message), "bound_bpd": b["nll"]["bound"],
                         "empirical_bpd": b["nll"]["empirical"], "message": message})
         log_progress(progress, f"[select] L = {L}: {8 * len(message)} message bits, "
@@ -153,24 +156,54 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
     return best["message"], [{k: v for k, v in r.items() if k != "message"} for r in results]
 
 
-def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
-    """Run every stage, write ``message.bin``, ``certificate.json`` and ``summary.md``; return the certificate."""
+def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None) -> dict:
+    """Run every stage, write ``message.bin``, ``certificate.json`` and ``summary.md``; return the certificate.
+
+    Bad input raises :class:`BoundInputError` before ``out`` exists (or is changed); a run that
+    cannot finish raises :class:`RunError`, leaving stages that a rerun resumes from, or none when
+    nothing in them can be used (divergence). ``prepared``: the data and base model of ``cfg``,
+    already loaded (:func:`llm_bounds.certificate.plan.prepare`).
+    """
     t0 = time.perf_counter()
     cfg.validate()
-    folder = RunFolder(Path(out))
+    folder = RunFolder(check_destination(out))
     folder.check(cfg.to_dict())
-    log_progress(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
-    ctx = RunContext.build(cfg)  # bad data, tokenizer or model settings fail here, before --out exists
+    if prepared is None:
+        log_progress(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
+    ctx = RunContext.build(cfg, prepared)  # bad data, tokenizer or model settings fail here, before --out exists
     log_progress(progress, f"[model] {cfg.model} ({cfg.init}): D = {ctx.model.D} weights in the subspace "
                            f"({cfg.subspace_params}{', LoRA on ' + ','.join(ctx.cfg.target_modules) if cfg.subspace_params != 'all' else ''}), "
                            f"d = {ctx.model.d}")
-    created = folder.claim(cfg.to_dict())  # the config as given (resumes compare it); the certificate's names the targets
-    cfg = ctx.cfg
+    estimate = estimate_run(ctx)
+    log_progress(progress, describe(estimate))
+    if estimate["cheaper"] and distributed.is_main():
+        print(f"bound.py: note: this run is estimated at {estimate['seconds'] / 3600:.1f} hours; "
+              f"{estimate['cheaper']}", file=sys.stderr, flush=True)
+    # the settings as given (resumes compare them); the certificate's config names the resolved targets
+    created = folder.claim(RunKey(config=cfg.to_dict(), data_content_hash=ctx.corpus.content_hash,
+                                  tokenizer_fingerprint=ctx.corpus.tokenizer_fingerprint, code=code_fingerprint()))
     try:
-        z, train_summary = train_stage(ctx, folder, progress)
+        message, cert = certified_run(ctx, folder, progress)
+    except TrainingDiverged as e:
+        folder.discard(created)  # nothing in the stages can be resumed
+        raise RunError(f"{e}; nothing was kept in {folder.out}") from None
     except BaseException:
-        folder.release(created)  # nothing to resume from: leave no empty folder
+        folder.release(created)  # leaves the stages a rerun resumes from, or no empty folder
         raise
+    cert["informational"]["seconds"] = time.perf_counter() - t0 + (sum(prepared.seconds.values()) if prepared else 0.0)
+    cert["informational"]["process_seconds"] = process_seconds()
+    cert["informational"]["estimate"] = estimate
+    write_atomic(folder.message, message)
+    write_atomic(folder.certificate, json.dumps(cert, indent=1, default=json_default))
+    write_atomic(folder.summary, render_summary(cert))
+    folder.unlock()
+    return cert
+
+
+def certified_run(ctx: RunContext, folder: RunFolder, progress: bool) -> tuple[bytes, dict]:
+    """Train, code, select, certify and describe: the message of ``ctx`` and its certificate (not yet written)."""
+    cfg = ctx.cfg
+    z, train_summary = train_stage(ctx, folder, progress)
     fp32 = fp32_evaluation(ctx, z, folder, progress)
     message, candidates = select_message(ctx, z, folder, progress)
     cert = certify(ctx, message, progress, folder=folder)
@@ -182,9 +215,5 @@ def run(cfg: RunConfig, out: Path, progress: bool = True) -> dict:
                                           tokens_per_byte(cert["m"], cert["m_bytes"])),
         "level_candidates": candidates,
         "train": train_summary,
-        "seconds": time.perf_counter() - t0,
     }
-    write_atomic(folder.message, message)
-    write_atomic(folder.certificate, json.dumps(cert, indent=1, default=json_default))
-    write_atomic(folder.summary, render_summary(cert))
-    return cert
+    return message, cert

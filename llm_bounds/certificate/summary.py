@@ -44,6 +44,17 @@ def format_table(cert: dict) -> str:
     return "\n".join(lines)
 
 
+def tuning_sentence(cert: dict) -> str:
+    """What the certificate charges for the choice of its configuration."""
+    t = cert["tuning_charge"]
+    if t["configs_compared"] <= 1:
+        return ("**Tuning.** No charge for choosing this configuration (`--configs-compared 1`): the number is valid "
+                "only if the configuration was fixed before this data was looked at.")
+    return (f"**Tuning.** This configuration was chosen among up to {t['configs_compared']} compared configurations "
+            f"(`--configs-compared {t['configs_compared']}`): {t['bits']:.2f} bits are charged in K, and every subsample "
+            f"δ is split {t['subsample_delta_split']} ways.")
+
+
 def render_summary(cert: dict) -> str:
     """``summary.md``: the headline table, where the bits go, and what the numbers assume."""
     out = [f"# Generalization bound: {cert['model']} on {cert['dataset']} ({cert['tokenizer']} tokens)", ""]
@@ -98,8 +109,12 @@ def render_summary(cert: dict) -> str:
             "",
             "With probability at least 1 − δ over the training data and the evaluation sample, the average "
             "conditional expected smoothed loss of the decoded model at the training contexts is at most the "
-            "token-level bound (Lotfi et al., NeurIPS 2024); each reported bound is a separate claim at 1 − δ. "
+            "token-level bound (Lotfi et al., NeurIPS 2024). "
             "The document-level bound assumes the documents are i.i.d. (Lotfi et al., ICML 2024).",
+            "",
+            f"**Joint claims.** {cert['claims']['statement']}",
+            "",
+            tuning_sentence(cert),
             "",
             f"Message: `message.bin`, {cert['message_bytes']} bytes, sha256 `{cert['message_sha256']}`. "
             "Check it with `python scripts/verify.py certificate.json`."]

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llm_bounds.certificate.config import RunConfig, preset_config
 from llm_bounds.certificate.run import run
+from llm_bounds.certificate.stages import check_destination
 from llm_bounds.core.files import write_atomic
-from llm_bounds.core.errors import BoundInputError, require, require_one_of
+from llm_bounds.core.errors import require, require_one_of
+from llm_bounds.data.corpus import load_documents
 from llm_bounds.data.tokenizers import get_tokenizer
 from llm_bounds.subspace.registry import build_base_model, check_model_name
 
@@ -42,7 +45,7 @@ class Budget:
 
     def __post_init__(self):
         require_one_of(self.kind, BUDGET_KINDS, "budget")
-        require(self.value > 0, f"the budget must be positive, got {self.value!r}")
+        require(math.isfinite(self.value) and self.value > 0, f"the budget must be finite and positive, got {self.value!r}")
 
     @classmethod
     def parse(cls, kind: str, value: str) -> "Budget":
@@ -51,7 +54,9 @@ class Budget:
         try:
             amount = float(value)
         except ValueError:
-            raise BoundInputError(f"--budget {kind} needs a number, got {value!r}; e.g. --budget {kind} 1e6") from None
+            amount = math.nan
+        require(math.isfinite(amount) and amount > 0,
+                f"--budget {kind} needs a finite positive number, got {value!r}; e.g. --budget {kind} 1e6")
         return cls(kind, amount)
 
     def total_steps(self, cfg: RunConfig, params: int) -> int:
@@ -126,21 +131,29 @@ def compare_models(models: list[str], out: Path, preset: str, progress: bool = T
     given by the command line: the library draws nothing); return the rows."""
 
     require(len(models) >= 1, "give at least one model to --models")
+    repeated = sorted({m for m in models if models.count(m) > 1})
+    require(not repeated, f"--models lists {', '.join(repeated)} more than once; list each model once")
+    out = check_destination(out)
     configs = [preset_config(preset, model=name, **overrides) for name in models]
     for cfg in configs:  # every model must be buildable before the first one trains
         check_model_name(cfg.model, cfg.init)
+    load_documents(configs[0].dataset, separator=configs[0].separator)  # bad data fails before any folder exists
     params = [base_parameters(cfg) for cfg in configs]
     if budget is not None:
         configs = [apply_budget(cfg, budget, n) for cfg, n in zip(configs, params)]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    existed = out.exists()
     rows, random_guess = [], None
-    for name, cfg, n in zip(models, configs, params):
-        if progress:
-            print(f"=== {name}: {cfg.max_steps} training steps ===", flush=True)
-        cert = run(cfg, out / name.replace("/", "_"), progress=progress)
-        rows.append(row_from_certificate(cert) | training_compute(cfg, n))
-        random_guess = cert["random_guess_bpd"]
+    try:
+        for name, cfg, n in zip(models, configs, params):
+            if progress:
+                print(f"=== {name}: {cfg.max_steps} training steps ===", flush=True)
+            cert = run(cfg, out / name.replace("/", "_"), progress=progress)
+            rows.append(row_from_certificate(cert) | training_compute(cfg, n))
+            random_guess = cert["random_guess_bpd"]
+    except BaseException:
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a sweep that failed before its first run wrote anything leaves no empty folder
+        raise
     rows.sort(key=lambda r: r["params_total"])
     heading = f"Budget: {budget.describe()}." if budget is not None else f"Budget: the {preset} preset's steps."
     write_atomic(out / "comparison.md", heading + "\n\n" + markdown_table(rows))

@@ -28,7 +28,7 @@ from llm_bounds.message.format import decode_message
 from llm_bounds.subspace.train import resolve_device
 
 # `git checkout` the commit to verify a certificate of an older version
-LAST_COMMIT_OF_VERSION = {1: "e2eecf1", 2: "8a76458"}
+LAST_COMMIT_OF_VERSION = {1: "e2eecf1", 2: "8a76458", 3: "694ca41"}
 SKIPPED = ("informational", "environment", "baseline_bits_per_byte")
 # Descriptive keys added to version 2 after its first certificates were written; an older version-2
 # certificate without them still verifies (their absence is a note). Config keys added later take
@@ -70,6 +70,7 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: l
     Raises :class:`llm_bounds.core.errors.BoundInputError` (a one-line reason) when the certificate or the
     message cannot be read, the message hash differs, or the message does not decode.
     """
+    require(math.isfinite(rtol) and 0.0 <= rtol <= 1e-2, f"the float tolerance must lie in [0, 0.01], got {rtol!r}")
     path = Path(path)
     if path.is_dir():  # the run's output folder: its certificate
         path = RunFolder(path).certificate

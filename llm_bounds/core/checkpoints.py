@@ -37,6 +37,7 @@ PACKAGED: dict[str, Packaged] = {
               "49,152-token BPE, as a Q4_1 GGUF file"),
 }
 
+GGUF_MAGIC = b"GGUF"   # the first four bytes of every GGUF file
 GGUF_EXTRA_HINT = "install the optional extra: pip install -e '.[gguf]' (the `gguf` package)"
 
 
@@ -88,6 +89,10 @@ def locate_gguf(name: str) -> GGUFLocation:
         require(path.is_file(), f"GGUF file {str(path)!r} does not exist; pass the path of a .gguf file "
                                 "(or a folder with --gguf-file NAME)")
         path = path.resolve()
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        require(magic == GGUF_MAGIC, f"{str(path)!r} is not a GGUF file (it does not start with the bytes 'GGUF'); "
+                                     "pass a .gguf checkpoint, or a model folder without --gguf-file")
         loc = GGUFLocation(str(path.parent), path.name)
     require(importlib.util.find_spec("gguf") is not None, f"reading {loc.filename} needs the gguf package; "
                                                           f"{GGUF_EXTRA_HINT}")

@@ -1,5 +1,6 @@
-"""The one exception type for bad input, so that command-line entry points can turn it into a
-single clear line and exit code 2 instead of a traceback."""
+"""The two exception types a command line turns into a single clear line instead of a traceback:
+:class:`BoundInputError` (bad input, exit code 2, raised before any work) and :class:`RunError`
+(a run that could not finish: divergence, a full disk; exit code 1)."""
 
 
 class BoundInputError(ValueError):
@@ -7,6 +8,11 @@ class BoundInputError(ValueError):
 
     The message names the problem and the fix, on one line.
     """
+
+
+class RunError(RuntimeError):
+    """A run that started and could not finish (training diverged, the disk is full, another run
+    holds the folder). The message names the cause, the fix and what was left on disk, on one line."""
 
 
 def require(condition: bool, message: str) -> None:

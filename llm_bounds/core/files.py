@@ -1,6 +1,7 @@
 """Files and hashes: the one atomic writer (never a half-written file), sha256 and JSON values."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -11,6 +12,9 @@ from typing import BinaryIO
 import numpy as np
 
 from llm_bounds.core import distributed
+from llm_bounds.core.errors import RunError
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> None:
@@ -20,12 +24,16 @@ def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> 
     ``data`` is bytes, text (UTF-8), or a function that writes into the open binary file (for
     ``np.save``, ``torch.save`` or a figure's ``savefig``). Under ``torchrun`` only rank 0 writes
     (every rank holds the same data). This is the project's only atomic writer.
+
+    A full disk raises :class:`llm_bounds.core.errors.RunError` naming the folder (what was written
+    before stays, so a run resumes from it once there is space).
     """
     if not distributed.is_main():
         return
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
         with os.fdopen(fd, "wb") as f:
             if callable(data):
@@ -35,8 +43,12 @@ def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> 
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in DISK_FULL:
+            raise RunError(f"no space left on the device while writing {path.name} in {path.parent}; free some "
+                           "space and run the same command again: it resumes from the files already written") from None
         raise
 
 

@@ -44,14 +44,18 @@ def downloads_allowed(allow_download: bool | None = None) -> bool:
 
 
 @contextmanager
-def quiet_transformers():
-    """Silence transformers while loading: log messages below errors, Python warnings and its
-    progress bars (e.g. the GGUF reader's, one step per tensor); restores all three afterwards."""
+def quiet_transformers(show_progress: bool = False):
+    """Silence transformers while loading: log messages below errors, Python warnings and, unless
+    ``show_progress``, its progress bars (e.g. the GGUF reader's, one step per tensor, with an
+    ETA); restores all three afterwards."""
     from transformers.utils import logging as hf_logging
 
     level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    if show_progress:
+        hf_logging.enable_progress_bar()
+    else:
+        hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -60,3 +64,32 @@ def quiet_transformers():
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
+        else:
+            hf_logging.disable_progress_bar()
+
+
+@contextmanager
+def hub_offline_unless_reachable():
+    """Inside this block, ``datasets`` and ``huggingface_hub`` do not ask the hub when
+    :func:`downloads_allowed` says no: they read the local cache or fail at once, instead of
+    retrying an unreachable host for half a minute. Restores their settings afterwards."""
+    if downloads_allowed():
+        yield
+        return
+    import huggingface_hub.constants as hub_constants
+
+    modules = [hub_constants]
+    try:
+        import datasets.config as datasets_config
+
+        modules.append(datasets_config)
+    except ImportError:
+        pass
+    saved = [m.HF_HUB_OFFLINE for m in modules]
+    for m in modules:
+        m.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        for m, value in zip(modules, saved):
+            m.HF_HUB_OFFLINE = value

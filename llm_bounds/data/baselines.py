@@ -16,8 +16,9 @@ import json
 import lzma
 from pathlib import Path
 
-from llm_bounds.core.errors import require
+from llm_bounds.core.errors import RunError, require
 from llm_bounds.core.files import write_atomic
+from llm_bounds.data.cache import prune_cache, touch
 
 COMPRESSORS = ("gzip -9", "bzip2 -9", "xz -9e")
 BASELINES_FORMAT = 1
@@ -30,6 +31,17 @@ def compressed_bits(data: bytes) -> dict[str, int]:
             "xz -9e": 8 * len(lzma.compress(data, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME))}
 
 
+def _cache_path(data: bytes, cache_dir: Path | None) -> Path | None:
+    digest = hashlib.sha256(data).hexdigest()
+    return None if cache_dir is None else Path(cache_dir) / f"baselines-{BASELINES_FORMAT}-{digest[:32]}.json"
+
+
+def baselines_cached(data: bytes, cache_dir: Path | None) -> bool:
+    """True when :func:`baseline_bits_per_byte` of ``data`` is in ``cache_dir`` (costs nothing to get)."""
+    path = _cache_path(data, cache_dir)
+    return path is not None and path.is_file()
+
+
 def baseline_bits_per_byte(data: bytes, cache_dir: Path | None = None) -> dict:
     """``{compressor: bits per byte, ..., "bytes": len(data), "sha256": ...}`` for ``data``.
 
@@ -37,12 +49,17 @@ def baseline_bits_per_byte(data: bytes, cache_dir: Path | None = None) -> dict:
     """
     require(len(data) > 0, "there are no scored bytes to compress")
     digest = hashlib.sha256(data).hexdigest()
-    path = None if cache_dir is None else Path(cache_dir) / f"baselines-{BASELINES_FORMAT}-{digest[:32]}.json"
+    path = _cache_path(data, cache_dir)
     if path is not None and path.is_file():
+        touch(path)
         return json.loads(path.read_text())
     result = {name: bits / len(data) for name, bits in compressed_bits(data).items()}
     result.update(bytes=len(data), sha256=digest)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(result, indent=1))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(result, indent=1))
+            prune_cache(path.parent, keep=path.name.split(".")[0])
+        except (OSError, RunError):
+            pass  # the cache is an optimisation
     return result

@@ -22,7 +22,10 @@ from typing import Iterable
 import numpy as np
 
 from llm_bounds.core.errors import BoundInputError, require
+from llm_bounds.core.errors import RunError
 from llm_bounds.core.files import write_atomic
+from llm_bounds.core.hub import hub_offline_unless_reachable
+from llm_bounds.data.cache import default_cache_dir, prune_cache, touch
 from llm_bounds.data.tokenizers import Tokenizer
 
 CACHE_FORMAT = "corpus-v1"
@@ -74,7 +77,11 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterable[str]:
                                       "write one JSON object per line") from e
             require(isinstance(record, dict) and text_field in record,
                     f"{str(path)}:{lineno} has no field {text_field!r}; give every JSON line a \"text\" field")
-            yield str(record[text_field])
+            value = record[text_field]
+            require(isinstance(value, str), f"{str(path)}:{lineno}: the {text_field!r} field is "
+                                            f"{type(value).__name__} {str(value)[:20]!r}, not a string; "
+                                            "give every JSON line a text string (or drop the line)")
+            yield value
 
 
 def _hf_documents(spec: str, text_field: str, hf_config: str | None, hf_split: str,
@@ -93,25 +100,28 @@ def _hf_documents(spec: str, text_field: str, hf_config: str | None, hf_split: s
     import datasets
 
     try:
-        if local.is_dir() and ((local / "state.json").is_file() or (local / "dataset_dict.json").is_file()):
-            ds = datasets.load_from_disk(str(local))
-            if isinstance(ds, datasets.DatasetDict):
-                require(split in ds, f"saved dataset {name!r} has splits {sorted(ds)}, not {split!r}; pass one of them as the split")
-                ds = ds[split]
-        elif local.is_file():
-            builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
-            require(local.suffix in builder, f"cannot load {name!r} as a dataset; use a {', '.join(builder)} file")
-            ds = datasets.load_dataset(builder[local.suffix], data_files=str(local), split="train", streaming=streaming)
-        else:
-            ds = datasets.load_dataset(str(local) if local.is_dir() else name, config, split=split,
-                                       streaming=streaming)
+        with hub_offline_unless_reachable():
+            if local.is_dir() and ((local / "state.json").is_file() or (local / "dataset_dict.json").is_file()):
+                ds = datasets.load_from_disk(str(local))
+                if isinstance(ds, datasets.DatasetDict):
+                    require(split in ds, f"saved dataset {name!r} has splits {sorted(ds)}, not {split!r}; "
+                                         "pass one of them as the split")
+                    ds = ds[split]
+            elif local.is_file():
+                builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+                require(local.suffix in builder, f"cannot load {name!r} as a dataset; use a {', '.join(builder)} file")
+                ds = datasets.load_dataset(builder[local.suffix], data_files=str(local), split="train",
+                                           streaming=streaming)
+            else:
+                ds = datasets.load_dataset(str(local) if local.is_dir() else name, config, split=split,
+                                           streaming=streaming)
     except BoundInputError:
         raise
     except Exception as e:  # datasets raises many types (hub, network, config); turn them into one line
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        msg = " ".join(str(e).split())[:200]
         raise BoundInputError(f"could not load Hugging Face dataset {name!r} (config {config!r}, split {split!r}): "
-                              f"{type(e).__name__}: {msg}; check the name, config and split, and network access, "
-                              f"or {DATASET_HINT}") from e
+                              f"{type(e).__name__}: {msg}; check the name, config and split, and network access "
+                              f"(offline, only datasets in the local cache load), or {DATASET_HINT}") from e
     features = getattr(ds, "features", None) or getattr(ds, "column_names", None)
     if features is not None:
         require(text_field in features, f"dataset {name!r} has no column {text_field!r} (columns: {sorted(features)}); "
@@ -242,11 +252,6 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 65535 else np.dtype(np.uint32)
 
 
-def default_cache_dir() -> Path:
-    """``$LLM_BOUNDS_CACHE``, else ``~/.cache/llm-bounds``."""
-    return Path(os.environ.get("LLM_BOUNDS_CACHE") or Path.home() / ".cache" / "llm-bounds")
-
-
 def _stream(arrays: list[np.ndarray], eod_id: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """``EOD a1 EOD a2 EOD ...`` and the offsets of each array's first token (plus the total length)."""
     lengths = np.array([len(a) + 1 for a in arrays], dtype=np.int64)
@@ -266,8 +271,9 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                  cache_dir: Path | str | None | bool = None) -> Corpus:
     """Split ``documents`` into train / held-out (seeded, whole documents) and tokenize both streams.
 
-    Cached under ``cache_dir`` (default :func:`default_cache_dir`; ``False`` disables the cache) by
-    a key of the content hash, the tokenizer fingerprint and the split parameters.
+    Cached under ``cache_dir`` (default :func:`llm_bounds.data.cache.default_cache_dir`; ``False``
+    disables the cache) by a key of the content hash, the tokenizer fingerprint and the split
+    parameters; the cache is pruned to its size limit (:mod:`llm_bounds.data.cache`).
     """
     require(len(documents) > 0 and any(d.strip() for d in documents),
             "the corpus is empty; point --dataset at text with at least one non-empty document")
@@ -283,6 +289,7 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
     if cache is not None:
         meta_path = cache / f"{key}.json"
         if meta_path.is_file():
+            touch(meta_path)
             meta = json.loads(meta_path.read_text())
             offsets = np.load(cache / f"{key}.offsets.npz")
             return Corpus(
@@ -306,12 +313,16 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                     train_bytes=sum(len(d.encode("utf-8")) for d in train_docs),
                     heldout_bytes=sum(len(d.encode("utf-8")) for d in held_docs))
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache / f"{key}.train.bin", lambda f: f.write(train_tokens.tobytes()))
-        write_atomic(cache / f"{key}.heldout.bin", lambda f: f.write(held_tokens.tobytes()))
-        write_atomic(cache / f"{key}.offsets.npz",
-                      lambda f: np.savez(f, train=train_offsets, heldout=held_offsets, heldout_ids=held))
-        meta = {"format": CACHE_FORMAT, "tokenizer": tokenizer.name, "dtype": dtype.name, **corpus.summary()}
-        # the metadata goes last: its presence marks a complete cache entry
-        write_atomic(cache / f"{key}.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            write_atomic(cache / f"{key}.train.bin", lambda f: f.write(train_tokens.tobytes()))
+            write_atomic(cache / f"{key}.heldout.bin", lambda f: f.write(held_tokens.tobytes()))
+            write_atomic(cache / f"{key}.offsets.npz",
+                         lambda f: np.savez(f, train=train_offsets, heldout=held_offsets, heldout_ids=held))
+            meta = {"format": CACHE_FORMAT, "tokenizer": tokenizer.name, "dtype": dtype.name, **corpus.summary()}
+            # the metadata goes last: its presence marks a complete cache entry
+            write_atomic(cache / f"{key}.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
+            prune_cache(cache, keep=key)
+        except (OSError, RunError):
+            pass  # the cache is an optimisation: a full or read-only cache folder does not stop a run
     return corpus

@@ -43,6 +43,16 @@ def sample_units(num_units: int, n: int, seed: int) -> np.ndarray:
     return rng.integers(0, int(num_units), size=int(n), dtype=np.int64)
 
 
+def evaluation_memory_bytes(n: int, distinct_units: int, stride: int, num_alphas: int,
+                            num_ks: int = len(DEFAULT_KS)) -> int:
+    """An estimate (bytes) of what :func:`evaluate_units` holds for ``n`` sampled units of which
+    ``distinct_units`` differ, each scoring ``stride`` tokens: the per-unit results (float64: the
+    metrics, and the log-wealth sums over the betting grid, per α), twice for the intermediate
+    copies, and the plan's five int64 arrays per scored target. Not the model's own memory."""
+    per_unit = 8 * (6 + num_ks + num_alphas * (4 + len(betting_lambda_grid())))
+    return int(2 * per_unit * (n + distinct_units) + 2 * 5 * 8 * stride * distinct_units)
+
+
 @dataclass
 class EvalResult:
     """Per-sampled-unit metrics (arrays over the n sampled units, in sample order) and totals.

@@ -173,7 +173,7 @@ def resolve_offline(name: str) -> str | None:
         return None
 
 
-def _from_pretrained(name: str, vocab_size: int, n_positions: int | None) -> nn.Module:
+def _from_pretrained(name: str, vocab_size: int, n_positions: int | None, progress: bool = False) -> nn.Module:
     from transformers import AutoModelForCausalLM
 
     check_model_name(name, "pretrained")
@@ -183,7 +183,7 @@ def _from_pretrained(name: str, vocab_size: int, n_positions: int | None) -> nn.
     else:
         local, extra, fix = resolve_weights(name), {}, _offline_fix(name)
     try:
-        with quiet_transformers():
+        with quiet_transformers(show_progress=progress):
             model = AutoModelForCausalLM.from_pretrained(local, local_files_only=True, dtype=torch.float32, **extra)
     except (OSError, ValueError) as err:
         raise BoundInputError(f"pretrained model {name!r} could not be loaded from {local} "
@@ -234,13 +234,14 @@ def check_model_name(name: str, init: str = "scratch") -> None:
 
 
 def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: int = 0,
-                     n_positions: int | None = None) -> nn.Module:
+                     n_positions: int | None = None, progress: bool = False) -> nn.Module:
     """Build the causal LM called ``name`` (fp32, on the CPU, in eval mode).
 
     ``vocab_size`` is the tokenizer's vocabulary size (tokens). ``n_positions`` is the context
     length in tokens (default: 1024 for the GPT-2 family, 256 for ladder models; n-gram models
     have no positions and ignore it). Scratch models are a pure function of (name, vocab_size, n_positions, seed). Raises BoundInputError for an
     unknown name, an unknown ``init`` or a pretrained model that is not available offline.
+    ``progress`` shows transformers' own bar while pretrained weights load (GGUF: one step per tensor).
     """
     check_model_name(name, init)
     _check_vocab(vocab_size)
@@ -255,7 +256,7 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
     shape = GPT2_FAMILY.get(name) or parse_ladder_name(name)
     if shape is not None:
         if init == "pretrained":
-            return _from_pretrained(name, vocab_size, n_positions).eval()
+            return _from_pretrained(name, vocab_size, n_positions, progress).eval()
         is_ladder = name not in GPT2_FAMILY
         ctx = n_positions or (LADDER_CONTEXT if is_ladder else 1024)
         # Ladder models are tiny and train only a short z, so the base model has no dropout;
@@ -267,7 +268,7 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
         return init_gpt2_weights_(model, seed).eval()
 
     if init == "pretrained":
-        return _from_pretrained(name, vocab_size, n_positions).eval()
+        return _from_pretrained(name, vocab_size, n_positions, progress).eval()
     local = resolve_offline(name)
     try:
         with quiet_transformers():
@@ -286,6 +287,36 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
     if model.config.model_type == "gpt2":
         init_gpt2_weights_(model, seed)
     return model.eval()
+
+
+def count_parameters(name: str, vocab_size: int, init: str = "scratch") -> int:
+    """Total parameters of model ``name`` over ``vocab_size`` tokens, without loading any weights
+    (tied tensors once): built on the ``meta`` device from its config, or for a GGUF file summed
+    from the tensor shapes in its header. Raises BoundInputError as :func:`check_model_name` does."""
+    check_model_name(name, init)
+    nplm = parse_nplm_name(name)
+    if nplm is not None:
+        return sum(p.numel() for p in build_nplm(*nplm, vocab_size=int(vocab_size), seed=0).parameters())
+    if is_gguf_name(name):
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(locate_gguf(name).path))
+        return int(sum(int(t.n_elements) for t in reader.tensors))
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    shape = GPT2_FAMILY.get(name) or parse_ladder_name(name)
+    if shape is not None:
+        ctx = LADDER_CONTEXT if name not in GPT2_FAMILY else 1024
+        config = _gpt2_config(*shape, vocab_size=int(vocab_size), n_positions=ctx, dropout=0.0)
+    else:
+        local = resolve_weights(name) if init == "pretrained" else resolve_offline(name)
+        with quiet_transformers():
+            config = AutoConfig.from_pretrained(local, local_files_only=True)
+        if init == "scratch":
+            config.vocab_size = int(vocab_size)
+    with quiet_transformers(), torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return int(sum(p.numel() for p in model.parameters()))
 
 
 def state_sha256(model: nn.Module) -> str:

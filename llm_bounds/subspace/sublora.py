@@ -164,11 +164,13 @@ def validate_config(config: SubLoRAConfig) -> None:
     require(int(config.lora_rank) >= 1, f"lora_rank must be >= 1, got {config.lora_rank!r}; the paper uses 4")
 
 
-def build_lora_lm(config: SubLoRAConfig) -> tuple[nn.Module, SubLoRAConfig]:
-    """The base model of ``config`` with plain (trainable) peft LoRA adapters, theta = theta0, and
-    the config with its LoRA targets resolved (``auto`` → the architecture's module names)."""
-    base = build_base_model(config.model, config.vocab_size, init=config.init, seed=config.seed,
-                            n_positions=config.n_positions)
+def build_lora_lm(config: SubLoRAConfig, base: nn.Module | None = None) -> tuple[nn.Module, SubLoRAConfig]:
+    """The base model of ``config`` (or ``base``, already built from it: adapters are injected into
+    it in place) with plain (trainable) peft LoRA adapters, theta = theta0, and the config with its
+    LoRA targets resolved (``auto`` → the architecture's module names)."""
+    if base is None:
+        base = build_base_model(config.model, config.vocab_size, init=config.init, seed=config.seed,
+                                n_positions=config.n_positions)
     if config.subspace_params == "all":
         return base, config  # every weight is in the subspace: no adapters needed
     config = replace(config, target_modules=lora_targets(base, config.target_modules))
@@ -176,9 +178,10 @@ def build_lora_lm(config: SubLoRAConfig) -> tuple[nn.Module, SubLoRAConfig]:
                        config.target_modules, seed=config.lora_seed), config
 
 
-def build_sublora(config: SubLoRAConfig) -> SubLoRAModel:
+def build_sublora(config: SubLoRAConfig, base: nn.Module | None = None) -> SubLoRAModel:
     """Build the SubLoRA model of ``config`` on the CPU, in eval mode, with z = 0; its ``config``
-    names the LoRA targets it got."""
+    names the LoRA targets it got. ``base``: the base model of ``config``, when it is already
+    loaded (it becomes part of the result: pass a fresh one)."""
     validate_config(config)
-    lm, config = build_lora_lm(config)
+    lm, config = build_lora_lm(config, base)
     return SubLoRAModel(config, lm).eval()

@@ -12,6 +12,7 @@ written atomically (:func:`llm_bounds.core.files.write_atomic`) and read with ``
 """
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -22,11 +23,20 @@ import torch
 from torch import nn
 
 from llm_bounds.core import distributed
-from llm_bounds.core.errors import require
+from llm_bounds.core.errors import RunError, require
 from llm_bounds.core.files import write_atomic
 from llm_bounds.core.progress import progress_bar
 
 CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class TrainingDiverged(RunError):
+    """The loss or z stopped being finite: the learning rate is too large for this model."""
+
+    def __init__(self, step: int, loss: float, lr: float):
+        self.step, self.loss, self.lr = step, loss, lr
+        super().__init__(f"training diverged at step {step} (loss {loss:.4g} nats per token, z no longer finite "
+                         f"or the loss infinite) with a peak learning rate of {lr:g}; rerun with a smaller --lr")
 
 
 @dataclass
@@ -136,7 +146,9 @@ def save_checkpoint(path: Path, model, optimizer, next_step: int, cfg: TrainConf
         "model_config": model.config.to_dict() if hasattr(model.config, "to_dict") else {},
         "history": history,
     }
-    write_atomic(path, lambda f: torch.save(state, f))
+    buffer = io.BytesIO()  # serialised first, so that a full disk surfaces as an OSError in write_atomic
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -197,38 +209,42 @@ def _train(model, tokens, config, device, checkpoint_dir, resume, progress, stop
     model.train()
     t0, step = time.perf_counter(), start
     end = config.steps if stop_after is None else min(config.steps, int(stop_after))
-    for step in range(start, end):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
-        total = torch.zeros((), device=device)
-        for micro in range(config.grad_accum):
-            # Every rank draws the same global batch and trains on its own rows (llm_bounds.core.distributed).
-            batch = distributed.local_rows(sample_batch(tokens, step, micro, config))
-            loss = next_token_loss(model, batch, device)
-            (loss / config.grad_accum).backward()
-            total += loss.detach()
-        distributed.average_gradient(model.z)
-        total = distributed.mean_over_ranks(total).item() if distributed.world_size() > 1 else total.item()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_([model.z], config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        history["losses_nats"].append(total / config.grad_accum)
-        done = step + 1
+    try:
+        for step in range(start, end):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, config)
+            total = torch.zeros((), device=device)
+            for micro in range(config.grad_accum):
+                # Every rank draws the same global batch and trains on its own rows (llm_bounds.core.distributed).
+                batch = distributed.local_rows(sample_batch(tokens, step, micro, config))
+                loss = next_token_loss(model, batch, device)
+                (loss / config.grad_accum).backward()
+                total += loss.detach()
+            distributed.average_gradient(model.z)
+            total = distributed.mean_over_ranks(total).item() if distributed.world_size() > 1 else total.item()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_([model.z], config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if not (math.isfinite(total) and bool(torch.isfinite(model.z).all())):
+                raise TrainingDiverged(step, total / config.grad_accum, config.lr)
+            history["losses_nats"].append(total / config.grad_accum)
+            done = step + 1
+            if bar is not None:
+                rate = (done - start) * tokens_per_step / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{history['losses_nats'][-1]:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
+                bar.update(1)
+            if ckpt_path is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
+                if distributed.is_main():
+                    save_checkpoint(ckpt_path, model, optimizer, done, config, history)
+    finally:
         if bar is not None:
-            rate = (done - start) * tokens_per_step / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{history['losses_nats'][-1]:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
-            bar.update(1)
-        if ckpt_path is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
-            if distributed.is_main():
-                save_checkpoint(ckpt_path, model, optimizer, done, config, history)
+            bar.close()
     seconds = time.perf_counter() - t0
     done = max(end, start)
     if ckpt_path is not None and distributed.is_main():
         save_checkpoint(ckpt_path, model, optimizer, done, config, history)
     distributed.barrier()
-    if bar is not None:
-        bar.close()
     model.eval()
     ran = max(0, done - start)
     return {

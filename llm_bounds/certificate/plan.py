@@ -1,0 +1,93 @@
+"""What a run is made of before anything trains: the data, the base model and the recipe, each
+loaded once, and what loading them cost.
+
+:func:`prepare` turns the command line's explicit settings (and ``--preset``, if given) into a
+:class:`Prepared` run: it loads the tokenizer and the corpus, loads or builds the base model (for a
+pretrained checkpoint: reads and converts its weights, once), and only then chooses the recipe
+(:mod:`llm_bounds.certificate.recipe`), which needs the model's size and context and the training
+set's length. The recipe never changes what was loaded (data, tokenizer, model, init, seeds), so
+:meth:`llm_bounds.certificate.context.RunContext.build` builds the run on these same objects.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from llm_bounds.certificate.config import RunConfig, preset_config
+from llm_bounds.certificate.recipe import Facts, Recipe, choose_recipe, model_kind, recipe_config
+from llm_bounds.core.errors import require
+from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
+from llm_bounds.data.tokenizers import Tokenizer, get_tokenizer
+from llm_bounds.evaluation.evaluate import model_context_length
+from llm_bounds.subspace.registry import build_base_model, check_model_name
+from llm_bounds.subspace.train import resolve_device
+
+# the settings a recipe may not change: they decide what prepare() loads
+LOADED = ("dataset", "separator", "tokenizer", "tokenizer_dir", "heldout_fraction", "seed", "model", "init",
+          "dataset_unseen_by_weights")
+
+
+@dataclass
+class Prepared:
+    """A run's resolved config and recipe, with its tokenizer, corpus and base model already loaded
+    (the base model is consumed by the first :meth:`RunContext.build` that uses it)."""
+
+    cfg: RunConfig
+    recipe: Recipe
+    tokenizer: Tokenizer
+    corpus: Corpus
+    base: nn.Module | None
+    seconds: dict = field(default_factory=dict)   # loading time by part (tokenizer, corpus, model)
+
+    def take_base(self) -> nn.Module:
+        """The loaded base model, once (adapters are injected into it in place)."""
+        require(self.base is not None, "internal error: the prepared base model was already used")
+        base, self.base = self.base, None
+        return base
+
+
+def log(progress: bool, msg: str) -> None:
+    if progress:
+        print(msg, flush=True)
+
+
+def settings_check(overrides: dict, preset: str | None) -> RunConfig:
+    """Every check that needs no data, before anything loads: the explicit settings on the preset
+    named (or, while the recipe is not yet known, on the default's values)."""
+    cfg = preset_config(preset or "default", **overrides)
+    check_model_name(cfg.model, cfg.init)  # an unknown name or missing weights fail here, in seconds
+    return cfg
+
+
+def prepare(overrides: dict, preset: str | None = None, progress: bool = True, cache: bool = True) -> Prepared:
+    """Load the data and the base model once, then choose the recipe; ``cache=False`` writes no
+    token cache (a dry run writes nothing)."""
+    early = settings_check(overrides, preset)
+    seconds = {}
+    t = time.perf_counter()
+    log(progress, f"[load] the {early.tokenizer} tokenizer")
+    tokenizer = get_tokenizer(early.tokenizer, early.tokenizer_dir)
+    seconds["tokenizer"] = time.perf_counter() - t
+    t = time.perf_counter()
+    log(progress, f"[load] {early.dataset}: documents, held-out split, tokens")
+    corpus = build_corpus(load_documents(early.dataset, separator=early.separator), tokenizer,
+                          heldout_fraction=early.heldout_fraction, seed=early.seed_for("heldout"),
+                          cache_dir=None if cache else False)
+    seconds["corpus"] = time.perf_counter() - t
+    t = time.perf_counter()
+    what = "reading and converting the pretrained weights" if early.init == "pretrained" else "a seeded init"
+    log(progress, f"[load] {early.model}: {what}")
+    base = build_base_model(early.model, tokenizer.vocab_size, init=early.init, seed=early.seed_for("init"),
+                            progress=progress)
+    seconds["model"] = time.perf_counter() - t
+    facts = Facts(kind=model_kind(early.model, early.init), params=int(sum(p.numel() for p in base.parameters())),
+                  vocab_size=tokenizer.vocab_size, device=resolve_device(early.device).type,
+                  context=model_context_length(base), train_tokens=corpus.num_train_tokens)
+    recipe = choose_recipe(preset, overrides.get("model"), facts)
+    cfg = recipe_config(recipe, overrides)
+    changed = [k for k in LOADED if getattr(cfg, k) != getattr(early, k)]
+    require(not changed, f"internal error: the recipe {recipe.name} changed {changed}")
+    log(progress, f"[recipe] {recipe.name}: {recipe.reason}")
+    return Prepared(cfg, recipe, tokenizer, corpus, base, seconds)

@@ -1,0 +1,154 @@
+"""Recipes: a run's settings chosen from the model and the machine when no ``--preset`` names them.
+
+``python scripts/bound.py --model X`` must not inherit settings tuned for another model: a recipe
+tuned for a 15,000-weight n-gram model would train every weight of a 135M-parameter checkpoint for
+two days. The rules, in order (the first that applies wins; explicit flags always override the
+values it gives):
+
+1. ``--preset P``: the preset P (:data:`llm_bounds.certificate.config.PRESETS`).
+2. The default's model (no ``--model``, or ``nplm-k4-e16-h128``): the ``default`` preset, exactly.
+3. Another n-gram model (``nplm-…``): ``ngram``, the default's recipe for that model (d at most
+   four fifths of its weights).
+4. A seeded transformer (``--init scratch``, or a ladder name): ``scratch-cpu`` or ``scratch-cuda``,
+   SubLoRA as in the paper (the ICML 2024 setting), at the device's budget.
+5. A pretrained checkpoint: ``pretrained-cpu`` or ``pretrained-cuda``: SubLoRA (rank-4 LoRA on
+   peft's attention targets and the output head), at the device's budget.
+
+**Budgets** (:data:`BUDGETS`) are compute, counted as 6·N FLOPs per training token and 2·N per
+evaluated token for a model of N parameters, so that a larger model gets fewer tokens:
+
+* ``cuda``: the paper's scale, i.e. what its recipe (10,000 steps of 8 × 1,024 tokens; n = 10,000
+  units of 1,024 tokens) costs for GPT-2 (124M parameters);
+* ``cpu``: about 8 minutes of training and 20 of evaluation for SmolLM2-135M on the project's 2-core
+  CPU, where it trains at 160 tokens/s and evaluates at about 325 (BENCHMARKS.md).
+
+Training steps are the budget's tokens over the tokens per step, between :data:`MIN_STEPS` and the
+recipe's maximum. A scored unit costs one forwarded window. Every training unit is scored (n = all:
+no subsample term, the betting bound) when that fits the evaluation budget; otherwise n is the
+number of units it buys (at least 64). These
+choices use the model's size, the vocabulary, the device and the size of the training set, never
+the loss of any model on it, so they cost no bits. The numbers (d, learning rates, levels, α) are
+those of the presets they extend, measured in BENCHMARKS.md on the KJV and tinyshakespeare.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llm_bounds.certificate.config import PAPER_ALPHAS, PRESETS, RunConfig, preset_config
+from llm_bounds.core.errors import require_one_of
+from llm_bounds.subspace.nplm import parse_nplm_name
+from llm_bounds.subspace.registry import default_init, is_seeded_only
+
+DEFAULT_MODEL = PRESETS["default"]["model"]
+MIN_STEPS = 10
+MIN_SAMPLES = 64
+KINDS = ("ngram", "scratch", "pretrained")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Compute for one run on one kind of device: training and evaluation FLOPs."""
+
+    train_flops: float
+    eval_flops: float
+
+
+BUDGETS = {
+    "cuda": Budget(train_flops=6 * 124_439_808 * 10_000 * 8 * 1024, eval_flops=2 * 124_439_808 * 10_000 * 1024),
+    "cpu": Budget(train_flops=6.5e13, eval_flops=1.0e14),
+}
+
+# The values of each recipe before the budget sets steps and n (the keys of RunConfig).
+SUBLORA_CPU = dict(subspace_params="lora", lora_rank=4, target_modules=("auto",), intrinsic_dim=1000, lr=5e-3,
+                   warmup_steps=5, batch_size=4, window=256, stride=256, levels=(17,), alphas=(0.001, 0.01, 0.05),
+                   n_documents=0, heldout_samples=48, eval_batch_size=8, qat_steps=0)
+SUBLORA_CUDA = dict(subspace_params="lora", lora_rank=4, target_modules=("auto",), intrinsic_dim=50_000, lr=5e-3,
+                    warmup_steps=50, batch_size=8, window=1024, stride=512, levels=(11,), alphas=PAPER_ALPHAS,
+                    n_documents=0, heldout_samples=2000, eval_batch_size=32, qat_steps=0)
+MAX_STEPS = {"cpu": 400, "cuda": 10_000}
+RECIPES = {
+    "scratch-cpu": dict(SUBLORA_CPU, intrinsic_dim=2000, lr=2e-2, warmup_steps=50, batch_size=8, levels=(17, 33),
+                        alphas=(0.001, 0.01, 0.05, 0.1)),
+    "scratch-cuda": dict(SUBLORA_CUDA),
+    "pretrained-cpu": dict(SUBLORA_CPU),
+    "pretrained-cuda": dict(SUBLORA_CUDA),
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a recipe is chosen from: the model's kind and size, the vocabulary, the device type
+    (``cpu`` or ``cuda``), the model's context in tokens (None: unlimited) and the number of
+    tokens in the training split."""
+
+    kind: str
+    params: int
+    vocab_size: int
+    device: str
+    context: int | None
+    train_tokens: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named recipe, why it was chosen, and the settings it gives (before explicit flags)."""
+
+    name: str
+    reason: str
+    values: dict
+
+
+def model_kind(model: str, init: str | None) -> str:
+    """``ngram``, ``scratch`` (a seeded transformer) or ``pretrained``."""
+    init = init or default_init(model)
+    require_one_of(init, ("scratch", "pretrained"), "--init")
+    if parse_nplm_name(model) is not None:
+        return "ngram"
+    return "scratch" if init == "scratch" or is_seeded_only(model) else "pretrained"
+
+
+def choose_recipe(preset: str | None, model: str | None, facts: Facts | None) -> Recipe:
+    """The recipe for these arguments (rules in the module docstring). ``facts`` is needed only
+    when neither ``preset`` nor the default's model decides (rules 3 to 5)."""
+    if preset is not None:
+        require_one_of(preset, PRESETS, "preset")
+        return Recipe(preset, f"--preset {preset}", dict(PRESETS[preset]))
+    if model is None or model == DEFAULT_MODEL:
+        return Recipe("default", "the embedded default (no --model, or its own model)", dict(PRESETS["default"]))
+    assert facts is not None, "rules 3 to 5 need the model's facts"
+    if facts.kind == "ngram":
+        values = dict(PRESETS["default"], model=model,
+                      intrinsic_dim=min(PRESETS["default"]["intrinsic_dim"], max(1, 4 * facts.params // 5)))
+        return Recipe("ngram", f"an n-gram model of {facts.params:,} weights: the default's recipe", values)
+    name = f"{facts.kind}-{facts.device}"
+    values = dict(RECIPES[name], model=model)
+    if facts.context is not None:
+        values["window"] = min(values["window"], facts.context)
+        values["stride"] = min(values["stride"], values["window"])
+    budget = BUDGETS[facts.device]
+    step_tokens = values["batch_size"] * values["window"]
+    steps = int(budget.train_flops // (6 * facts.params * step_tokens))
+    values["max_steps"] = max(MIN_STEPS, min(MAX_STEPS[facts.device], steps))
+    values["warmup_steps"] = min(values["warmup_steps"], max(1, values["max_steps"] // 10))
+    affordable_windows = budget.eval_flops / (2 * facts.params * values["window"])  # a unit costs one window
+    if facts.train_tokens / values["stride"] <= affordable_windows:
+        values["n_samples"], scoring = "all", "every training token scored"
+    else:
+        values["n_samples"] = max(MIN_SAMPLES, int(affordable_windows))
+        scoring = f"n = {values['n_samples']:,} units"
+    reason = (f"a {'pretrained' if facts.kind == 'pretrained' else 'seeded'} model of {facts.params / 1e6:,.1f}M "
+              f"parameters on {facts.device}: SubLoRA, {values['max_steps']} steps of {step_tokens:,} tokens, "
+              f"{scoring} (the {facts.device} budget: {budget.train_flops:.2g} training and {budget.eval_flops:.2g} "
+              "evaluation FLOPs)")
+    return Recipe(name, reason, values)
+
+
+def recipe_config(recipe: Recipe, overrides: dict) -> RunConfig:
+    """The recipe's settings with the explicit flags (``overrides``, None values ignored) on top."""
+    if recipe.name in PRESETS:
+        return preset_config(recipe.name, **{**overrides, "recipe_reason": recipe.reason})
+    values = dict(recipe.values, preset=recipe.name, recipe_reason=recipe.reason)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = RunConfig(**values)
+    cfg.validate()
+    return cfg
