@@ -18,7 +18,7 @@ from llm_bounds.certificate.summary import format_table
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import BoundInputError, RunError, require
 from llm_bounds.core.files import json_default
-from llm_bounds_cli.parsing import OneLineParser, float_list, int_list, unescape
+from llm_bounds_cli.parsing import OneLineParser, count_or_all, float_list, int_list, unescape
 
 
 def bound_parser() -> argparse.ArgumentParser:
@@ -88,16 +88,6 @@ def bound_parser() -> argparse.ArgumentParser:
                    help="print the recipe, the resolved settings and an estimate of the run's cost as JSON, "
                         "timed on this model and device, then exit without writing anything")
     return p
-
-
-def count_or_all(text: str):
-    """An integer, or the word ``all``."""
-    if text == "all":
-        return "all"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
 
 
 def overrides_from_args(args) -> dict:

@@ -15,11 +15,15 @@ def test_compare_writes_table_csv_and_png(tmp_path):
     assert [r["model"] for r in rows] == ["gpt2-l1-d32", "gpt2-l2-d64"]  # sorted by parameters
     assert rows[0]["params_total"] < rows[1]["params_total"]
     table = (tmp_path / "comparison.md").read_text()
-    assert table.startswith("Budget: the smoke preset's steps.") and "gpt2-l1-d32" in table
+    assert table.startswith("Budget: the training steps of the smoke preset for every model.") and "gpt2-l1-d32" in table
     assert table.count("\n") == 6 and [r["train_steps"] for r in rows] == [5, 5]
     with open(tmp_path / "comparison.csv") as f:
         parsed = list(csv.DictReader(f))
     assert [float(r["bound_bpd"]) for r in parsed] == [r["bound_bpd"] for r in rows]
+    for r in rows:  # the decomposition in bits per byte adds up to the bound
+        assert r["empirical_bits_per_byte"] + r["subsample_term_bits_per_byte"] + r["complexity_term_bits_per_byte"] \
+            == pytest.approx(r["bound_bits_per_byte"], rel=1e-12)
+        assert r["zero_shot_heldout_bits_per_byte"] is None and r["seconds"] > 0  # seeded models: no zero-shot
     png = (tmp_path / "comparison.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     for r in rows:
@@ -38,7 +42,8 @@ def test_equal_flops_budget_gives_the_smaller_model_more_steps(tmp_path):
     assert steps["gpt2-l2-d64"] == 6 and steps["gpt2-l1-d32"] == int(6 * large // small)
     assert all(r["train_flops"] <= budget.value for r in rows)
     assert all(r["train_flops"] > budget.value - 6.0 * p * 4 * 128 for r, p in zip(rows, (small, large)))
-    assert (tmp_path / "comparison.md").read_text().startswith(f"Budget: {budget.value:.4g} training flops per model.")
+    assert (tmp_path / "comparison.md").read_text().startswith(
+        f"Budget: {budget.value:.4g} training flops per model (the smoke preset for every model).")
     with pytest.raises(BoundInputError, match="no training step"):
         compare_models(["gpt2-l1-d32"], tmp_path / "x", "smoke", progress=False, budget=Budget("tokens", 10))
     with pytest.raises(BoundInputError, match="unknown budget"):

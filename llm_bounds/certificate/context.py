@@ -55,6 +55,12 @@ def check_sample_memory(cfg: RunConfig, units: dict[str, UnitSet], sizes: dict) 
             f"(every one of the {units['token'].num_units} units once)")
 
 
+def informational_units(n: int) -> int:
+    """How many of the token sample's first units the informational fp32 evaluation scores: at most
+    2,000 and a tenth of the sample (cheap for large models), at least 64 (or all n, if fewer)."""
+    return min(n, max(64, min(2000, n // 10)))
+
+
 def log_progress(progress: bool, msg: str) -> None:
     if progress:
         print(msg, flush=True)

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from llm_bounds.certificate.context import RunContext
+from llm_bounds.certificate.context import RunContext, informational_units
 from llm_bounds.core.environment import process_seconds
 from llm_bounds.data.baselines import baselines_cached
 from llm_bounds.data.cache import default_cache_dir
@@ -26,7 +26,6 @@ HOUR_S = 3600.0
 MIN_TIMED_S = 0.3          # time passes until at least this long (at most MAX_PASSES of them)
 MAX_PASSES = 8
 COMPRESSOR_S_PER_MB = 1.0  # gzip -9 + bzip2 -9 + xz -9e (Python's standard library): 3.9 s for the KJV's 4 MB
-INFORMATIONAL = (2000, 10, 64)  # run.fp32_evaluation's units: at most 2,000, a tenth, at least 64
 
 
 def _timed(fn) -> tuple[float, float]:
@@ -98,11 +97,10 @@ def estimate_run(ctx: RunContext, loading_seconds: float | None = None) -> dict:
     if loading_seconds is None:
         loading_seconds = process_seconds() or 0.0
     cfg = ctx.cfg
-    n_token = len(ctx.sample_ids["token"])
-    informational = min(n_token, max(INFORMATIONAL[2], min(INFORMATIONAL[0], n_token // INFORMATIONAL[1])))
     windows = {"token sample, each level count": windows_of(ctx, "token") * len(cfg.levels),
-               "unquantized z (informational)": windows_of(ctx, "token", informational),
-               "document sample": windows_of(ctx, "document"), "held-out sample": windows_of(ctx, "heldout")}
+               "unquantized z (informational)": windows_of(ctx, "token", informational_units(len(ctx.sample_ids["token"]))),
+               "document sample": windows_of(ctx, "document"),
+               "held-out sample": windows_of(ctx, "heldout") * (2 if cfg.init == "pretrained" else 1)}
     train_steps = cfg.max_steps + cfg.qat_steps * len(cfg.levels)
     step_s, step_first = train_step_seconds(ctx) if train_steps else (0.0, 0.0)
     window_s, window_first = eval_window_seconds(ctx)

@@ -33,7 +33,7 @@ from torch.func import functional_call
 
 from llm_bounds.certificate.certify import certify, tokens_per_byte
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import RunContext, complexity_for, log_progress
+from llm_bounds.certificate.context import RunContext, complexity_for, informational_units, log_progress
 from llm_bounds.certificate.estimate import describe, estimate_run
 from llm_bounds.certificate.stages import RunFolder, RunKey, check_destination
 from llm_bounds.certificate.summary import render_summary
@@ -75,24 +75,35 @@ def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True) -> tu
     return z, summary
 
 
-# The fp32 comparison scores the first min(n, max(FLOOR, min(UNITS, n // SHARE))) units of the token
-# sample: at most 2,000 units and a tenth of the sample (cheap for large models), at least 64.
-INFORMATIONAL_UNITS, INFORMATIONAL_SHARE, INFORMATIONAL_FLOOR = 2000, 10, 64
-
-
 def fp32_evaluation(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True) -> EvalResult:
-    """The unquantized z on the first units of the token sample (see :data:`INFORMATIONAL_UNITS`):
+    """The unquantized z on the first units of the token sample (:func:`informational_units`):
     informational, not certified (the message does not contain this z), and cheap."""
     path = folder.fp32_evaluation
     if path.is_file():
         return load_eval(path)
     ctx.load_z(z, "fp32 z")
-    total = len(ctx.sample_ids["token"])
-    n = min(total, max(INFORMATIONAL_FLOOR, min(INFORMATIONAL_UNITS, total // INFORMATIONAL_SHARE)))
+    n = informational_units(len(ctx.sample_ids["token"]))
     log_progress(progress, f"[decompose] evaluating the unquantized z on the first {n} units of the sample")
     res = ctx.evaluate("token", progress, limit=n)
     save_eval(path, res)
     return res
+
+
+def zero_shot_evaluation(ctx: RunContext, folder: RunFolder, progress: bool = True) -> dict | None:
+    """A pretrained model as published (z = 0: no update) on the held-out sample, in bits per
+    token and per byte: what the weights knew before training, beside the trained model's held-out
+    loss. Informational (not part of any bound); None for a model from a seeded init."""
+    if ctx.cfg.init != "pretrained":
+        return None
+    path = folder.zero_shot_evaluation
+    if path.is_file():
+        res = load_eval(path)
+    else:
+        ctx.load_z(np.zeros(ctx.model.d, dtype=np.float32), "z = 0")
+        log_progress(progress, "[zero-shot] the pretrained model as published on the held-out sample")
+        res = ctx.evaluate("heldout", progress)
+        save_eval(path, res)
+    return {"heldout_bpd": res.bits_per_token, "heldout_bits_per_byte": res.bits_per_byte, "units": res.n}
 
 
 def quantization_cost(fp32: EvalResult, quantized: EvalResult, alpha: float, tokens_per_byte: float) -> dict:
@@ -205,6 +216,7 @@ def certified_run(ctx: RunContext, folder: RunFolder, progress: bool) -> tuple[b
     cfg = ctx.cfg
     z, train_summary = train_stage(ctx, folder, progress)
     fp32 = fp32_evaluation(ctx, z, folder, progress)
+    zero_shot = zero_shot_evaluation(ctx, folder, progress)
     message, candidates = select_message(ctx, z, folder, progress)
     cert = certify(ctx, message, progress, folder=folder)
     log_progress(progress, "[baselines] gzip -9, bzip2 -9 and xz -9e on the scored training text")
@@ -213,6 +225,7 @@ def certified_run(ctx: RunContext, folder: RunFolder, progress: bool) -> tuple[b
     cert["informational"] = {  # not re-derivable from the message: the verifier skips this part
         "quantization": quantization_cost(fp32, ctx.evaluation_of(message, "token"), cert["alpha"],
                                           tokens_per_byte(cert["m"], cert["m_bytes"])),
+        "zero_shot": zero_shot,
         "level_candidates": candidates,
         "train": train_summary,
     }

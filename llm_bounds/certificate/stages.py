@@ -142,6 +142,11 @@ class RunFolder:
         return self.stages / f"eval_{sample}_{name}.npz"
 
     @property
+    def zero_shot_evaluation(self) -> Path:
+        """The evaluation of the pretrained weights as published (z = 0) on the held-out sample."""
+        return self.stages / "eval_zero_shot.npz"
+
+    @property
     def fp32_evaluation(self) -> Path:
         """The evaluation of the unquantized z on the token sample (informational)."""
         return self.stages / "eval_fp32.npz"

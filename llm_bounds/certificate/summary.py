@@ -26,6 +26,10 @@ def result_rows(cert: dict) -> list[tuple[str, str, str]]:
                      if doc else "—"))
     rows.append(("held-out loss, bits per token (per byte)",
                  f"{_f(cert['heldout_bpd'])} ({_f(cert.get('heldout_bits_per_byte'))})", ""))
+    zero = (cert.get("informational") or {}).get("zero_shot")
+    if zero:
+        rows.append(("held-out loss before training (zero-shot), bits per token (per byte)",
+                     f"{_f(zero['heldout_bpd'])} ({_f(zero.get('heldout_bits_per_byte'))})", ""))
     return rows
 
 

@@ -16,14 +16,15 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from llm_bounds.certificate.config import RunConfig, preset_config
+from llm_bounds.certificate.config import RunConfig
+from llm_bounds.certificate.plan import prepare, settings_check
 from llm_bounds.certificate.run import run
 from llm_bounds.certificate.stages import check_destination
 from llm_bounds.core.files import write_atomic
 from llm_bounds.core.errors import require, require_one_of
 from llm_bounds.data.corpus import load_documents
 from llm_bounds.data.tokenizers import get_tokenizer
-from llm_bounds.subspace.registry import build_base_model, check_model_name
+from llm_bounds.subspace.registry import count_parameters
 
 BUDGET_KINDS = ("steps", "tokens", "flops")
 FLOPS_PER_PARAM_TOKEN = 6  # forward 2N + backward 4N per token (Kaplan et al. 2020)
@@ -71,10 +72,9 @@ class Budget:
 
 
 def base_parameters(cfg: RunConfig) -> int:
-    """Total parameters of the base model of ``cfg`` (before adapters), for the FLOPs budget."""
+    """Total parameters of the base model of ``cfg`` (before adapters), without loading its weights."""
     vocab = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir).vocab_size
-    model = build_base_model(cfg.model, vocab, init=cfg.init, seed=0)
-    return int(sum(p.numel() for p in model.parameters()))
+    return count_parameters(cfg.model, vocab, cfg.init)
 
 
 def apply_budget(cfg: RunConfig, budget: Budget, params: int) -> RunConfig:
@@ -83,12 +83,15 @@ def apply_budget(cfg: RunConfig, budget: Budget, params: int) -> RunConfig:
     steps = budget.total_steps(cfg, params) - cfg.qat_steps
     require(steps >= 1, f"the budget of {budget.describe()} leaves {cfg.model} no training step after its "
                         f"{cfg.qat_steps} QAT steps; give a larger --budget value")
-    return replace(cfg, max_steps=int(steps))
+    cfg = replace(cfg, max_steps=int(steps))
+    cfg.validate()
+    return cfg
 
-CERTIFIED = ("model", "params_total", "intrinsic_dim", "message_bits", "empirical_bpd", "complexity_term_bpd",
-             "subsample_term_bpd", "bound_bpd", "bound_bits_per_byte", "heldout_bpd", "top1_error_bound")
+CERTIFIED = ("model", "params_total", "vocab_size", "intrinsic_dim", "message_bits", "bound_bits_per_byte",
+             "empirical_bits_per_byte", "subsample_term_bits_per_byte", "complexity_term_bits_per_byte",
+             "heldout_bits_per_byte", "zero_shot_heldout_bits_per_byte", "top1_error_bound", "bound_bpd")
 BASELINES = {"gzip_bits_per_byte": "gzip -9", "bzip2_bits_per_byte": "bzip2 -9", "xz_bits_per_byte": "xz -9e"}
-TRAINING = ("train_steps", "train_tokens", "train_flops")
+TRAINING = ("train_steps", "train_tokens", "train_flops", "seconds")
 COLUMNS = CERTIFIED + ("bytes_per_token",) + tuple(BASELINES) + TRAINING
 
 
@@ -100,11 +103,19 @@ def training_compute(cfg: RunConfig, params: int) -> dict:
 
 
 def row_from_certificate(cert: dict) -> dict:
-    """One row: the certified figures, then the classical compressors on the same bytes (informational)."""
-    row = {c: cert[c] for c in CERTIFIED}
-    row["bytes_per_token"] = cert["m_bytes"] / cert["m"]
+    """One row, in bits per byte (comparable across tokenizers): the certified figures and their
+    decomposition, the held-out loss after training and, for pretrained weights, before it
+    (zero-shot), then the classical compressors on the same bytes (informational)."""
+    per_byte = cert["m"] / cert["m_bytes"]
+    info = cert.get("informational") or {}
+    row = {c: cert.get(c) for c in CERTIFIED}
+    row["subsample_term_bits_per_byte"] = cert["subsample_term_bpd"] * per_byte
+    row["complexity_term_bits_per_byte"] = cert["complexity_term_bpd"] * per_byte
+    row["zero_shot_heldout_bits_per_byte"] = (info.get("zero_shot") or {}).get("heldout_bits_per_byte")
+    row["bytes_per_token"] = 1.0 / per_byte
     baselines = cert.get("baseline_bits_per_byte") or {}
     row.update({column: baselines.get(name) for column, name in BASELINES.items()})
+    row["seconds"] = info.get("seconds")
     return row
 
 
@@ -124,40 +135,43 @@ def csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def compare_models(models: list[str], out: Path, preset: str, progress: bool = True, plot=None,
+def compare_models(models: list[str], out: Path, preset: str | None, progress: bool = True, plot=None,
                    budget: Budget | None = None, **overrides) -> list[dict]:
-    """Run every model with the same settings (and, with ``budget``, the same training compute);
-    write the table and CSV (and ``plot(rows, path, random_guess, title)`` to ``comparison.png``,
-    given by the command line: the library draws nothing); return the rows."""
-
+    """Run every model with the same settings: the same ``preset`` (an equal recipe), or without one
+    each model's own recipe (:mod:`llm_bounds.certificate.recipe`, whose budgets are equal compute),
+    and with ``budget`` the same training compute; write the table and CSV (and
+    ``plot(rows, path, title)`` to ``comparison.png``, given by the command line: the library draws
+    nothing); return the rows."""
     require(len(models) >= 1, "give at least one model to --models")
     repeated = sorted({m for m in models if models.count(m) > 1})
     require(not repeated, f"--models lists {', '.join(repeated)} more than once; list each model once")
     out = check_destination(out)
-    configs = [preset_config(preset, model=name, **overrides) for name in models]
-    for cfg in configs:  # every model must be buildable before the first one trains
-        check_model_name(cfg.model, cfg.init)
-    load_documents(configs[0].dataset, separator=configs[0].separator)  # bad data fails before any folder exists
-    params = [base_parameters(cfg) for cfg in configs]
-    if budget is not None:
-        configs = [apply_budget(cfg, budget, n) for cfg, n in zip(configs, params)]
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    early = [settings_check({**overrides, "model": name}, preset) for name in models]  # every model, before any trains
+    load_documents(early[0].dataset, separator=early[0].separator)  # bad data fails before any folder exists
     existed = out.exists()
-    rows, random_guess = [], None
+    rows = []
     try:
-        for name, cfg, n in zip(models, configs, params):
+        for name in models:
+            prepared = prepare({**overrides, "model": name}, preset, progress=progress)
+            params = int(sum(p.numel() for p in prepared.base.parameters()))
+            if budget is not None:
+                prepared.cfg = apply_budget(prepared.cfg, budget, params)
+            cfg = prepared.cfg
             if progress:
-                print(f"=== {name}: {cfg.max_steps} training steps ===", flush=True)
-            cert = run(cfg, out / name.replace("/", "_"), progress=progress)
-            rows.append(row_from_certificate(cert) | training_compute(cfg, n))
-            random_guess = cert["random_guess_bpd"]
+                print(f"=== {name}: recipe {cfg.preset}, {cfg.max_steps} training steps ===", flush=True)
+            cert = run(cfg, out / name.replace("/", "_"), progress=progress, prepared=prepared)
+            rows.append(row_from_certificate(cert) | training_compute(cfg, params))
     except BaseException:
         if not existed and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a sweep that failed before its first run wrote anything leaves no empty folder
         raise
     rows.sort(key=lambda r: r["params_total"])
-    heading = f"Budget: {budget.describe()}." if budget is not None else f"Budget: the {preset} preset's steps."
+    how = f"the {preset} preset for every model" if preset else "each model's own recipe"
+    heading = (f"Budget: {budget.describe()} ({how})." if budget is not None
+               else f"Budget: the training steps of {how}.")
     write_atomic(out / "comparison.md", heading + "\n\n" + markdown_table(rows))
     write_atomic(out / "comparison.csv", csv_text(rows))
     if plot is not None:
-        plot(rows, out / "comparison.png", random_guess, heading)
+        plot(rows, out / "comparison.png", heading)
     return rows

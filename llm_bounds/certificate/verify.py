@@ -30,10 +30,11 @@ from llm_bounds.subspace.train import resolve_device
 # `git checkout` the commit to verify a certificate of an older version
 LAST_COMMIT_OF_VERSION = {1: "e2eecf1", 2: "8a76458", 3: "694ca41"}
 SKIPPED = ("informational", "environment", "baseline_bits_per_byte")
-# Descriptive keys added to version 2 after its first certificates were written; an older version-2
-# certificate without them still verifies (their absence is a note). Config keys added later take
-# their defaults, which reproduce the older runs (RunConfig.from_dict fills them in).
-ADDED_LATER = ("weights.lora_targets", "weights.output_head_tied")
+# Descriptive keys added after a version's first certificates were written (the LoRA keys in version 2,
+# the packaged weights' licence in version 3); an older certificate without them still verifies (their
+# absence is a note). Config keys added later take their defaults, which reproduce the older runs
+# (RunConfig.from_dict fills them in).
+ADDED_LATER = ("weights.lora_targets", "weights.output_head_tied", "weights.licence")
 OTHER_ENVIRONMENT_RTOL = 1e-4
 
 

@@ -55,12 +55,32 @@ def cpu_model() -> str | None:
     return None
 
 
+# environment variables that choose numerical kernels (each changed the default's message on an AVX-512 host)
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR")
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+    """Which of :data:`CPU_FLAGS` the CPU reports (``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in CPU_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
+
+
 def environment(device: str, eval_dtype: str) -> dict:
     """The record of where and how a certificate's numbers were computed."""
     import torch
 
     return {"device": device, "eval_dtype": eval_dtype, "machine": platform.machine(),
-            "cpu_capability": cpu_capability(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
+            "cpu_capability": cpu_capability(), "cpu": cpu_model(), "cpu_flags": cpu_flags(),
+            "threads": torch.get_num_threads(),
+            "kernel_settings": {k: os.environ[k] for k in KERNEL_VARIABLES if k in os.environ},
             "versions": library_versions()}
 
 
@@ -73,7 +93,7 @@ def differences(recorded: dict | None, here: dict) -> list[str]:
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
             lines.append(f"{name} {old.get(name)} when certified, {new.get(name)} here")
-    for key in ("device", "eval_dtype", "machine", "cpu_capability"):
+    for key in ("device", "eval_dtype", "machine", "cpu_capability", "kernel_settings"):
         if recorded.get(key) != here.get(key):
             lines.append(f"{key} {recorded.get(key)} when certified, {here.get(key)} here")
     return lines

