@@ -77,6 +77,9 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--window", type=int, help="context window T in tokens")
     p.add_argument("--stride", type=int, help="stride S in tokens (scored tokens per unit)")
+    p.add_argument("--window-prefix", dest="window_prefix",
+                   help="auto (default: the tokenizer's beginning-of-sequence token before every window for "
+                        "pretrained weights, when it has one) | bos | none")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu | cuda | auto")
     p.add_argument("--eval-dtype", dest="eval_dtype",
@@ -134,8 +137,8 @@ def bound_main(argv=None) -> int:
         cfg = prepared.cfg
         if args.dry_run:
             ctx = RunContext.build(cfg, prepared)
-            plan = {"recipe": {"name": prepared.recipe.name, "reason": prepared.recipe.reason}, "config": cfg.to_dict(),
-                    "estimate": estimate_run(ctx)}
+            plan = {"recipe": {"name": prepared.recipe.name, "reason": prepared.recipe.reason},
+                    "config": ctx.cfg.to_dict(), "estimate": estimate_run(ctx)}
             if distributed.is_main():
                 print(json.dumps(plan, indent=1, default=json_default))
             return 0

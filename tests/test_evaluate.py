@@ -252,3 +252,52 @@ def test_a_units_results_do_not_depend_on_which_units_share_its_batch(byte_corpu
     for name in ("smoothed_bits", "unsmoothed_bits", "topk_error", "smoothed_sq_dev_sum", "log_wealth_sum"):
         a, b = getattr(alone, name), getattr(mixed, name)
         assert a[..., :].tobytes() == b[..., -len(mine):].tobytes(), name
+
+
+def test_a_window_prefix_is_context_only_and_scores_the_same_targets():
+    """With ``prefix_id`` every window is forwarded as [prefix, window]; each target is then predicted
+    from the prefix and its own context (the logits one position later), and nothing else changes."""
+    tok = ByteTokenizer()
+    V = tok.vocab_size
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(3)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=V, n_positions=T + 1, n_embd=32, n_layer=2, n_head=2)).eval()
+    corpus = build_corpus(load_documents("kjv", max_documents=3), tok, heldout_fraction=0.34, seed=0, cache_dir=False)
+    units = make_units("token", ScoringGrid(T, S), corpus.num_train_tokens)
+    ids = np.array([0, 5, 9, 9])
+    res = evaluate_units(model, corpus.train_tokens, units, ids, alphas=ALPHAS, batch_size=3, prefix_id=7,
+                         token_nbytes=tok.token_nbytes, progress=False)
+    plain = evaluate_units(model, corpus.train_tokens, units, ids, alphas=ALPHAS, batch_size=3,
+                           token_nbytes=tok.token_nbytes, progress=False)
+    tokens = np.asarray(corpus.train_tokens, dtype=np.int64)
+    for j, u in enumerate(ids):
+        total = 0.0
+        for t in range(units.score_start[u], units.score_end[u]):
+            c = context_of("token", units, u, t)
+            x = torch.tensor(np.concatenate([[7], tokens[c:t]]))[None]
+            with torch.no_grad():
+                z = model(x).logits[0, -1].double()
+            total += float(-torch.log_softmax(z, -1)[int(tokens[t])] / math.log(2))
+        assert res.unsmoothed_bits_sum[j] == pytest.approx(total, rel=1e-5)
+    assert np.array_equal(res.num_tokens, plain.num_tokens) and not np.allclose(res.unsmoothed_bits, plain.unsmoothed_bits)
+    with pytest.raises(BoundInputError, match="prefix token"):  # T + 1 inputs must fit the context
+        evaluate_units(tiny_gpt2(V, tok.eod_id), corpus.train_tokens, units, ids, alphas=ALPHAS, prefix_id=7,
+                       progress=False)
+
+
+def test_the_window_prefix_rule():
+    from llm_bounds.certificate.config import preset_config
+    from llm_bounds.certificate.context import window_prefix
+
+    class Tok:
+        name, bos_id = "t", 2
+
+    scratch, pretrained = preset_config("smoke"), preset_config("smoke", init="pretrained", model="gpt2")
+    assert window_prefix(scratch, Tok()) is None and window_prefix(pretrained, Tok()) == 2
+    assert window_prefix(preset_config("smoke", window_prefix="none", init="pretrained", model="gpt2"), Tok()) is None
+    assert window_prefix(preset_config("smoke", window_prefix="bos"), Tok()) == 2
+    Tok.bos_id = None
+    assert window_prefix(pretrained, Tok()) is None
+    with pytest.raises(BoundInputError, match="no beginning-of-sequence token"):
+        window_prefix(preset_config("smoke", window_prefix="bos"), Tok())

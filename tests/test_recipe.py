@@ -40,6 +40,8 @@ def test_a_pretrained_checkpoint_on_a_cpu_gets_sublora_at_the_cpu_budget():
     assert "134.5M parameters on cpu" in r.reason and "every training token scored" in r.reason
     # twice the parameters: half the training steps; a corpus beyond the budget is subsampled
     big = choose_recipe(None, "x", Facts("pretrained", 2 * SMOL.params, 262_144, "cpu", 32_768, 10 ** 7)).values
+    near = choose_recipe(None, "x", Facts("pretrained", 2 * SMOL.params, 262_144, "cpu", 32_768, 200_000)).values
+    assert near["n_samples"] == "all"  # 782 units cost about 1.1 times the budget's 728 windows: all of them
     assert big["max_steps"] in (v["max_steps"] // 2, v["max_steps"] // 2 + 1)
     affordable = BUDGETS["cpu"].eval_flops / (2 * 2 * SMOL.params * big["window"])
     assert big["n_samples"] == int(affordable) >= MIN_SAMPLES
@@ -82,8 +84,10 @@ def test_dry_run_of_no_flags_is_exactly_the_default_and_writes_nothing(tmp_path,
     plan = json.loads(out.out)
     assert plan["recipe"]["name"] == "default"
     expected = preset_config("default").to_dict()
-    assert {k: v for k, v in plan["config"].items() if k != "recipe_reason"} == \
-        {k: v for k, v in expected.items() if k != "recipe_reason"}
+    described = ("recipe_reason", "window_prefix")  # why, and the resolved 'auto' prefix (none: a seeded model)
+    assert {k: v for k, v in plan["config"].items() if k not in described} == \
+        {k: v for k, v in expected.items() if k not in described}
+    assert plan["config"]["window_prefix"] == "none" and expected["window_prefix"] == "auto"
     est = plan["estimate"]
     assert est["train_tokens"] == (6000 + 500) * 16 * 256 and est["eval_tokens"] > 3_900_000 and est["seconds"] > 0
     assert est["measured"]["train_step_s"] > 0 and est["cheaper"] is None

@@ -133,3 +133,19 @@ def test_resume_refuses_a_different_config(shakespeare_bytes, tmp_path):
     with pytest.raises(BoundInputError, match="different SubLoRAConfig"):
         train_sublora(build_sublora(other), shakespeare_bytes, small_run(steps=2), tmp_path,
                       resume=True, progress=False)
+
+
+def test_the_window_prefix_is_context_in_training_too():
+    from llm_bounds.subspace.train import next_token_loss, with_prefix
+
+    class Echo(torch.nn.Module):  # causal logits: at each position, the counts of the ids so far
+        def forward(self, ids):
+            return torch.nn.functional.one_hot(ids, 11).float().cumsum(1)
+
+    batch = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    x = with_prefix(batch[:, :-1], 9)
+    assert x.tolist() == [[9, 1, 2, 3], [9, 5, 6, 7]]
+    got = next_token_loss(Echo(), batch, torch.device("cpu"), prefix_id=9)
+    logits = Echo()(x)[:, 1:]  # the prefix's own prediction is not a target
+    want = torch.nn.functional.cross_entropy(logits.reshape(-1, 11), batch[:, 1:].reshape(-1))
+    assert torch.equal(got, want) and not torch.equal(got, next_token_loss(Echo(), batch, torch.device("cpu")))

@@ -17,6 +17,7 @@ from llm_bounds.subspace.sublora import UPDATE_SCALES
 from llm_bounds.subspace.train import TrainConfig, resolve_device
 
 EVAL_DTYPES = ("float32", "bfloat16")
+WINDOW_PREFIXES = ("auto", "bos", "none")
 SAMPLE_STREAMS = ("certificate", "tuning")
 PAPER_ALPHAS = (1e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
 DEFAULT_TUNING_CHARGE = 2 ** 10  # configurations charged for the default preset's choice (see PRESETS)
@@ -62,6 +63,7 @@ class RunConfig:
     # scoring grid (context and targets), also the training sequence length
     window: int = 256
     stride: int = 128
+    window_prefix: str = "auto"   # bos: a beginning-of-sequence token before every window; none; auto (see RunContext)
     # compression
     levels: tuple[int, ...] = (17, 33)
     quant_method: str = "uniform"
@@ -130,6 +132,7 @@ class RunConfig:
                 f"--qat-steps must be >= 0 and the QAT learning rate > 0, got {self.qat_steps} and {self.qat_lr}")
         require(self.intrinsic_dim >= 1, f"--intrinsic-dim must be >= 1, got {self.intrinsic_dim}")
 
+        require_one_of(self.window_prefix, WINDOW_PREFIXES, "--window-prefix")
         require_one_of(self.update_scales, UPDATE_SCALES, "--update-scales")
         require_one_of(self.quant_method, QUANT_METHODS, "quantization")
         require_one_of(self.eval_dtype, EVAL_DTYPES, "--eval-dtype")

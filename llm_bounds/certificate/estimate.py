@@ -52,7 +52,7 @@ def train_step_seconds(ctx: RunContext) -> tuple[float, float]:
     model.to(device).train()
 
     def step():
-        loss = next_token_loss(model, sample_batch(ctx.corpus.train_tokens, 0, 0, tcfg), device)
+        loss = next_token_loss(model, sample_batch(ctx.corpus.train_tokens, 0, 0, tcfg), device, ctx.prefix_id)
         loss.backward()
         model.z.grad = None
 
@@ -75,7 +75,8 @@ def eval_window_seconds(ctx: RunContext) -> tuple[float, float]:
         evaluate_units(ctx.model, ctx.corpus.train_tokens, units, ids, alphas=cfg.alphas,
                        batch_size=cfg.eval_batch_size, device=device,
                        autocast_dtype=torch.bfloat16 if cfg.eval_dtype == "bfloat16" else None,
-                       token_nbytes=ctx.tokenizer.token_nbytes, vocab_size=ctx.tokenizer.vocab_size, progress=False)
+                       token_nbytes=ctx.tokenizer.token_nbytes, vocab_size=ctx.tokenizer.vocab_size, progress=False,
+                       prefix_id=ctx.prefix_id)
 
     per_batch, first = _timed(batch)
     return per_batch / cfg.eval_batch_size, first  # every forward pass has the full batch shape (padded)

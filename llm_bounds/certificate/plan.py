@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from llm_bounds.certificate.config import RunConfig, preset_config
+from llm_bounds.certificate.context import window_prefix
 from llm_bounds.certificate.recipe import Facts, Recipe, choose_recipe, model_kind, recipe_config
 from llm_bounds.core.errors import require
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
@@ -84,7 +85,8 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     seconds["model"] = time.perf_counter() - t
     facts = Facts(kind=model_kind(early.model, early.init), params=int(sum(p.numel() for p in base.parameters())),
                   vocab_size=tokenizer.vocab_size, device=resolve_device(early.device).type,
-                  context=model_context_length(base), train_tokens=corpus.num_train_tokens)
+                  context=model_context_length(base), train_tokens=corpus.num_train_tokens,
+                  prefixed=window_prefix(early, tokenizer) is not None)
     recipe = choose_recipe(preset, overrides.get("model"), facts)
     cfg = recipe_config(recipe, overrides)
     changed = [k for k in LOADED if getattr(cfg, k) != getattr(early, k)]

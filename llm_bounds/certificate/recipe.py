@@ -24,8 +24,10 @@ evaluated token for a model of N parameters, so that a larger model gets fewer t
 
 Training steps are the budget's tokens over the tokens per step, between :data:`MIN_STEPS` and the
 recipe's maximum. A scored unit costs one forwarded window. Every training unit is scored (n = all:
-no subsample term, the betting bound) when that fits the evaluation budget; otherwise n is the
-number of units it buys (at least 64). These
+no subsample term, the betting bound) when that costs at most twice the evaluation budget: n draws
+with replacement from U units forward about U·(1 − e^(−n/U)) distinct windows, so a subsample near
+U costs almost as much as every unit and still pays a subsample term (about 0.3 bits per token at
+n = 800 for SmolLM2 on the KJV); otherwise n is the number of units the budget buys (at least 64). These
 choices use the model's size, the vocabulary, the device and the size of the training set, never
 the loss of any model on it, so they cost no bits. The numbers (d, learning rates, levels, α) are
 those of the presets they extend, measured in BENCHMARKS.md on the KJV and tinyshakespeare.
@@ -42,6 +44,7 @@ from llm_bounds.subspace.registry import default_init, is_seeded_only
 DEFAULT_MODEL = PRESETS["default"]["model"]
 MIN_STEPS = 10
 MIN_SAMPLES = 64
+ALL_UNITS_FACTOR = 2.0  # score every unit when that costs at most this many times the evaluation budget
 KINDS = ("ngram", "scratch", "pretrained")
 
 
@@ -78,8 +81,8 @@ RECIPES = {
 @dataclass(frozen=True)
 class Facts:
     """What a recipe is chosen from: the model's kind and size, the vocabulary, the device type
-    (``cpu`` or ``cuda``), the model's context in tokens (None: unlimited) and the number of
-    tokens in the training split."""
+    (``cpu`` or ``cuda``), the model's context in tokens (None: unlimited), the number of tokens in
+    the training split, and whether a prefix token takes one position of every window."""
 
     kind: str
     params: int
@@ -87,6 +90,7 @@ class Facts:
     device: str
     context: int | None
     train_tokens: int
+    prefixed: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def choose_recipe(preset: str | None, model: str | None, facts: Facts | None) ->
     name = f"{facts.kind}-{facts.device}"
     values = dict(RECIPES[name], model=model)
     if facts.context is not None:
-        values["window"] = min(values["window"], facts.context)
+        values["window"] = min(values["window"], facts.context - int(facts.prefixed))
         values["stride"] = min(values["stride"], values["window"])
     budget = BUDGETS[facts.device]
     step_tokens = values["batch_size"] * values["window"]
@@ -131,7 +135,7 @@ def choose_recipe(preset: str | None, model: str | None, facts: Facts | None) ->
     values["max_steps"] = max(MIN_STEPS, min(MAX_STEPS[facts.device], steps))
     values["warmup_steps"] = min(values["warmup_steps"], max(1, values["max_steps"] // 10))
     affordable_windows = budget.eval_flops / (2 * facts.params * values["window"])  # a unit costs one window
-    if facts.train_tokens / values["stride"] <= affordable_windows:
+    if facts.train_tokens / values["stride"] <= ALL_UNITS_FACTOR * affordable_windows:
         values["n_samples"], scoring = "all", "every training token scored"
     else:
         values["n_samples"] = max(MIN_SAMPLES, int(affordable_windows))

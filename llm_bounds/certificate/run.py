@@ -59,7 +59,8 @@ def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True) -> tu
         return np.load(folder.z), json.loads(folder.train_summary.read_text())
     tcfg = TrainConfig(steps=cfg.max_steps, batch_size=cfg.batch_size, seq_len=cfg.window, lr=cfg.lr,
                        warmup_steps=min(cfg.warmup_steps, max(cfg.max_steps // 10, 1)),
-                       seed=cfg.seed_for("train"), device=cfg.device, checkpoint_every=max(cfg.max_steps // 10, 1))
+                       seed=cfg.seed_for("train"), device=cfg.device, checkpoint_every=max(cfg.max_steps // 10, 1),
+                       prefix_id=ctx.prefix_id)
     if cfg.max_steps > 0:
         summary = train_sublora(ctx.model, ctx.corpus.train_tokens, tcfg, checkpoint_dir=folder.train_checkpoints,
                                 resume=True, progress=progress)
@@ -136,7 +137,7 @@ def code_candidate(ctx: RunContext, z: np.ndarray, levels: int, progress: bool =
         def loss_fn(zq):
             batch = sample_batch(ctx.corpus.train_tokens, step["i"], 0, tcfg)
             step["i"] += 1
-            return next_token_loss(lambda ids: functional_call(model, {"z": zq}, (ids,)), batch, device)
+            return next_token_loss(lambda ids: functional_call(model, {"z": zq}, (ids,)), batch, device, ctx.prefix_id)
 
         q = qat_finetune(torch.from_numpy(z).to(device), q, loss_fn, steps=cfg.qat_steps, lr=cfg.qat_lr,
                          seed=cfg.seed_for("qat"), progress=progress)

@@ -38,11 +38,13 @@ GPT2_FILES_HINT = ("pass --tokenizer DIR, a folder with the GPT-2 vocab.json and
 
 
 class Tokenizer:
-    """Common interface: ``name``, ``vocab_size`` (V), ``eod_id``, ``token_nbytes`` [V], ``fingerprint``."""
+    """Common interface: ``name``, ``vocab_size`` (V), ``eod_id``, ``bos_id`` (a beginning-of-sequence
+    token distinct from EOD, or None), ``token_nbytes`` [V], ``fingerprint``."""
 
     name: str
     vocab_size: int
     eod_id: int
+    bos_id: int | None = None
     token_nbytes: np.ndarray
     fingerprint: str
 
@@ -113,6 +115,8 @@ class HFTokenizer(Tokenizer):
         require(eod is not None, f"tokenizer {name!r} has no end-of-sequence token to mark document ends; "
                                  "choose a tokenizer with an eos_token")
         self.eod_id = int(eod)
+        bos = hf_tokenizer.bos_token_id
+        self.bos_id = int(bos) if bos is not None and int(bos) != self.eod_id else None
         spec = json.loads(hf_tokenizer.backend_tokenizer.to_str())
         canonical = json.dumps({"class": type(hf_tokenizer).__name__, "tokenizer": spec}, sort_keys=True)
         self.fingerprint = "hf-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -270,14 +270,15 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
                    alphas: Sequence[float], ks: Sequence[int] = DEFAULT_KS, batch_size: int = 16,
                    device: str | torch.device = "cpu", autocast_dtype: torch.dtype | None = None,
                    token_nbytes: np.ndarray | None = None, vocab_size: int | None = None,
-                   progress: bool = True) -> EvalResult:
+                   progress: bool = True, prefix_id: int | None = None) -> EvalResult:
     """Score the sampled units ``unit_ids`` of ``units`` (over the stream ``tokens``) with ``model``.
 
     ``model`` (already on ``device``) maps input ids [B, T] to logits [B, T, V] or an object with
     ``.logits``. ``batch_size`` counts windows per forward pass. ``autocast_dtype`` (e.g.
     ``torch.bfloat16``) runs the forward pass under autocast; the loss arithmetic stays fp32/fp64.
     V is ``vocab_size``, else ``len(token_nbytes)``, else the model's; it must equal the model's.
-    Returns per-unit metrics in bits (see :class:`EvalResult`).
+    ``prefix_id``: a token put before every window (context only: a window then has T + 1 inputs
+    and scores the same targets). Returns per-unit metrics in bits (see :class:`EvalResult`).
     """
     t0 = time.perf_counter()
     unit_ids = np.asarray(unit_ids, dtype=np.int64)
@@ -297,9 +298,11 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
         require(len(token_nbytes) == vocab_size, f"token_nbytes has {len(token_nbytes)} entries but V = {vocab_size}; "
                                                  "pass the tokenizer's token_nbytes")
     T = units.grid.window
+    shift = 0 if prefix_id is None else 1  # the prefix takes the first input position
     ctx = model_context_length(model)
-    require(ctx is None or T <= ctx, f"the window T={T} is longer than the model's context of {ctx} tokens; "
-                                     f"pass --window {ctx} or less")
+    if ctx is not None:
+        require(T + shift <= ctx, f"the window T={T} (plus {shift} prefix token) is longer than the model's "
+                                  f"context of {ctx} tokens; pass --window {ctx - shift} or less")
 
     model_vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     if isinstance(model_vocab, int) and vocab_size is not None and model_vocab != vocab_size:
@@ -339,6 +342,8 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
             if w1 - w0 < int(batch_size):  # one batch shape for every forward pass: repeat the last window
                 fill = np.repeat(window_tokens[-1:], int(batch_size) - (w1 - w0), axis=0)
                 window_tokens = np.concatenate([window_tokens, fill])
+            if prefix_id is not None:
+                window_tokens = np.concatenate([np.full((len(window_tokens), 1), int(prefix_id)), window_tokens], 1)
             limit = vocab_size if vocab_size is not None else model_vocab
             top = int(window_tokens.max())
             require(not isinstance(limit, int) or top < limit,
@@ -360,7 +365,7 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
                                       "tokenize the corpus with the model's tokenizer")
             e0, e1 = plan.window_entry_bounds[w0], plan.window_entry_bounds[w1]
             rows = torch.from_numpy(plan.entry_window[e0:e1] - w0).to(logits.device)
-            cols = torch.from_numpy(plan.entry_column[e0:e1]).to(logits.device)
+            cols = torch.from_numpy(plan.entry_column[e0:e1] + shift).to(logits.device)
             tgt = torch.from_numpy(target_ids[e0:e1])
             owner = torch.from_numpy(plan.entry_unit[e0:e1])
             chunk = max(1, (1 << 19) // vocab_size)  # rows per metric chunk: cache-sized blocks for large V

@@ -45,7 +45,8 @@ class TrainConfig:
     linearly from 0, then a cosine decays to ``min_lr_ratio * lr`` at ``steps``. ``batch_size`` and
     ``seq_len`` are per micro-batch (sequences, tokens); one step = ``grad_accum`` micro-batches.
     ``grad_clip`` is a max L2 norm of the z gradient (0: off). ``checkpoint_every`` in steps (0: only
-    at the end). ``device``: "cpu", "cuda", or "auto" (cuda if available)."""
+    at the end). ``device``: "cpu", "cuda", or "auto" (cuda if available). ``prefix_id``: a token put
+    before every window (:func:`with_prefix`), or None."""
 
     steps: int = 1000
     batch_size: int = 8
@@ -60,6 +61,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     seed: int = 0
     device: str = "auto"
+    prefix_id: int | None = None
 
     def validate(self) -> None:
         """Raise BoundInputError naming the bad field and the fix."""
@@ -112,11 +114,25 @@ def sample_batch(tokens: np.ndarray, step: int, micro: int, cfg: TrainConfig) ->
     return torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))
 
 
-def next_token_loss(model: nn.Module, batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Mean cross-entropy in nats per token of predicting batch[:, 1:] from batch[:, :-1], in fp32."""
+def with_prefix(inputs: torch.Tensor, prefix_id: int | None) -> torch.Tensor:
+    """``inputs`` [B, T] with the token ``prefix_id`` put before every row ([B, T + 1]), or unchanged
+    for None. A pretrained model that always saw a beginning-of-sequence token first (Gemma)
+    predicts far worse without one; the prefix is context only, never a target."""
+    if prefix_id is None:
+        return inputs
+    return torch.cat([torch.full((inputs.shape[0], 1), int(prefix_id), dtype=inputs.dtype, device=inputs.device),
+                      inputs], dim=1)
+
+
+def next_token_loss(model: nn.Module, batch: torch.Tensor, device: torch.device,
+                    prefix_id: int | None = None) -> torch.Tensor:
+    """Mean cross-entropy in nats per token of predicting batch[:, 1:] from batch[:, :-1] (after the
+    optional ``prefix_id`` token, :func:`with_prefix`), in fp32."""
     batch = batch.to(device, non_blocking=True)
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        logits = model(batch[:, :-1])
+        logits = model(with_prefix(batch[:, :-1], prefix_id))
+    if prefix_id is not None:
+        logits = logits[:, 1:]
     return nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
 
 
@@ -217,7 +233,7 @@ def _train(model, tokens, config, device, checkpoint_dir, resume, progress, stop
             for micro in range(config.grad_accum):
                 # Every rank draws the same global batch and trains on its own rows (llm_bounds.core.distributed).
                 batch = distributed.local_rows(sample_batch(tokens, step, micro, config))
-                loss = next_token_loss(model, batch, device)
+                loss = next_token_loss(model, batch, device, config.prefix_id)
                 (loss / config.grad_accum).backward()
                 total += loss.detach()
             distributed.average_gradient(model.z)
