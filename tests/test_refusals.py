@@ -119,6 +119,19 @@ def test_a_full_disk_names_the_folder_and_the_rerun_resumes(corpus, tmp_path, ca
     assert bound_main(QUICK + data(corpus) + ["--out", str(out)]) == 0
 
 
+def test_a_folder_that_becomes_unwritable_is_one_line(corpus, tmp_path, capsys, monkeypatch):
+    import llm_bounds.core.files as files
+
+    def fsync(fd):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    assert bound_main(QUICK + data(corpus) + ["--out", str(tmp_path / "run")]) == 1
+    line = one_line(capsys)
+    assert "could not write key.json" in line and "Read-only file system" in line, line
+    assert not (tmp_path / "run").exists()
+
+
 def test_two_runs_never_share_a_folder(corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert bound_main(QUICK + data(corpus) + ["--out", str(out)]) == 0

@@ -187,6 +187,9 @@ class RunFolder:
                 created.append(p)
             except FileExistsError:
                 pass
+            except OSError as e:
+                self._remove(created)
+                raise BoundInputError(f"cannot create {p} ({e.strerror}); pass an --out you can write") from None
         self._lock()
         stored = self.stored_key()
         if stored is None and any(p != self.settings for p in self.stages.iterdir()):
@@ -197,7 +200,12 @@ class RunFolder:
                 self.unlock()
                 raise BoundInputError(f"{self.out} {problem}; choose a new --out or delete {self.out}")
         else:
-            write_atomic(self.settings, json.dumps(key.to_dict(), sort_keys=True))
+            try:
+                write_atomic(self.settings, json.dumps(key.to_dict(), sort_keys=True))
+            except BaseException:
+                self._remove(created)
+                self.unlock()
+                raise
             created.append(self.settings)
         self.key = key
         return created

@@ -15,6 +15,7 @@ from llm_bounds.core import distributed
 from llm_bounds.core.errors import RunError
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> None:
@@ -49,6 +50,9 @@ def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> 
         if isinstance(e, OSError) and e.errno in DISK_FULL:
             raise RunError(f"no space left on the device while writing {path.name} in {path.parent}; free some "
                            "space and run the same command again: it resumes from the files already written") from None
+        if isinstance(e, OSError) and e.errno in UNWRITABLE:
+            raise RunError(f"could not write {path.name} in {path.parent} ({e.strerror}); make the folder writable "
+                           "and run the same command again: it resumes from the files already written") from None
         raise
 
 

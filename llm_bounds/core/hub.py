@@ -56,11 +56,21 @@ def quiet_transformers(show_progress: bool = False):
         hf_logging.enable_progress_bar()
     else:
         hf_logging.disable_progress_bar()
+    # the GGUF reader draws its own tqdm bar, outside transformers' switch: silence it the same way
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # a transformers without GGUF support
+        gguf_utils = None
+    gguf_bar = getattr(gguf_utils, "tqdm", None)
+    if gguf_bar is not None and not show_progress:
+        gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        if gguf_bar is not None:
+            gguf_utils.tqdm = gguf_bar
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()

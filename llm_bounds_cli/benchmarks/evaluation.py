@@ -36,21 +36,23 @@ def tiny_gpt2(vocab_size: int, window: int, *, n_layer: int, n_embd: int, seed: 
     return GPT2LMHeadModel(cfg).eval()
 
 
-def bare_forward_seconds(model, tokens: np.ndarray, window_starts: np.ndarray, window: int, batch_size: int) -> float:
+def bare_forward_seconds(model, tokens: np.ndarray, window_starts: np.ndarray, window: int, batch_size: int,
+                         autocast_dtype=None) -> float:
     """Seconds for forward passes alone over the windows, in the batches evaluate_units uses."""
     pos = window_starts[:, None] + np.arange(window)[None, :]
     inside = pos < len(tokens)
     x = torch.from_numpy(np.where(inside, np.asarray(tokens[np.minimum(pos, len(tokens) - 1)]), 0).astype(np.int64))
     batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=autocast_dtype or torch.float32,
+                                                enabled=autocast_dtype is not None):
         for b in batches:
             forward_logits(model, b)
     return time.perf_counter() - t0
 
 
 def measure(name: str, model, tokens: np.ndarray, units, n: int, batch_size: int, repeats: int,
-            token_nbytes: np.ndarray | None) -> float:
+            token_nbytes: np.ndarray | None, autocast_dtype=None, alphas=ALPHAS) -> float:
     """Print one table row and return the throughput ratio eval / bare forward (tokens per second)."""
     ids = sample_units(units.num_units, n, seed=0)
     plan = plan_windows(units, np.unique(ids))
@@ -58,10 +60,11 @@ def measure(name: str, model, tokens: np.ndarray, units, n: int, batch_size: int
     bare, ev = [], []
     result = None
     for _ in range(repeats):  # interleaved, so that load from other processes hits both alike
-        bare.append(bare_forward_seconds(model, tokens, plan.window_starts, units.grid.window, batch_size))
+        bare.append(bare_forward_seconds(model, tokens, plan.window_starts, units.grid.window, batch_size,
+                                         autocast_dtype))
         t0 = time.perf_counter()
-        result = evaluate_units(model, tokens, units, ids, alphas=ALPHAS, batch_size=batch_size,
-                                token_nbytes=token_nbytes, progress=False)
+        result = evaluate_units(model, tokens, units, ids, alphas=alphas, batch_size=batch_size,
+                                token_nbytes=token_nbytes, progress=False, autocast_dtype=autocast_dtype)
         ev.append(time.perf_counter() - t0)
     assert result is not None and result.tokens_forwarded == forwarded
     bare_tps, eval_tps = forwarded / min(bare), forwarded / min(ev)
@@ -71,6 +74,10 @@ def measure(name: str, model, tokens: np.ndarray, units, n: int, batch_size: int
     return ratio
 
 
+def autocast_of(args):
+    return torch.bfloat16 if args.dtype == "bfloat16" else None
+
+
 def measure_model(args, grid: ScoringGrid) -> int:
     """The ``--model`` case: one real model and its tokenizer, the last line the throughput ratio."""
     cfg = RunConfig(model=args.model)
@@ -78,10 +85,11 @@ def measure_model(args, grid: ScoringGrid) -> int:
     corpus = build_corpus(load_documents("kjv"), tok, heldout_fraction=0.05, seed=0, cache_dir=False)
     model = build_sublora(sublora_config(cfg, tok.vocab_size))
     print(f"model: {args.model} ({cfg.init}), V={tok.vocab_size}, T={args.window}, S={args.stride}, batch "
-          f"{args.batch_size} windows, {len(ALPHAS)} alphas, {torch.get_num_threads()} thread(s), best of {args.repeats}")
+          f"{args.batch_size} windows, {args.alphas} alphas, {torch.get_num_threads()} thread(s), {args.dtype}, "
+          f"best of {args.repeats}")
     print(f"{'case':<28} {'windows':>8} {'tokens':>10} {'bare tok/s':>12} {'eval tok/s':>12} {'ratio':>7}")
     ratio = measure(f"KJV, {args.model}", model, corpus.train_tokens, make_units("token", grid, corpus.num_train_tokens),
-                    args.n, args.batch_size, args.repeats, tok.token_nbytes)
+                    args.n, args.batch_size, args.repeats, tok.token_nbytes, autocast_of(args), ALPHAS[:args.alphas])
     print(f"eval_over_forward_throughput={ratio:.3f}")
     return 0
 
@@ -98,6 +106,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is steadiest on a shared CPU)")
     ap.add_argument("--no-large-vocab", action="store_true", help="skip the V = 50,257 case")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                    help="the forward pass in float32, or under bfloat16 autocast (both sides alike)")
+    ap.add_argument("--alphas", type=int, default=len(ALPHAS), help="how many of the six α to score (the presets use 2 to 4)")
     ap.add_argument("--model", help="instead: a real model (e.g. smollm2-135m-instruct) with its own tokenizer on KJV, "
                                     "as the run builds it (SubLoRA at z = 0)")
     args = ap.parse_args(argv)
