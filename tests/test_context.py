@@ -81,6 +81,10 @@ def test_searched_grids_are_charged_in_k_and_in_the_subsample_split_from_one_tab
     tuned = preset_config("smoke", levels=(11, 17, 33), configs_compared=16)
     assert (grid_union(one), grid_union(three), grid_union(tuned)) == (1, 3, 48)
     assert searched_grids(tuned) == {"levels": 3, "configs_compared": 16}
+    # the default preset's own tuning is charged whatever the user adds: 2^10 times the user's count
+    default = preset_config("default", configs_compared=3)
+    assert searched_grids(default) == {"levels": 1, "preset_tuning": 1024, "configs_compared": 3}
+    assert grid_union(default) == 3072 and searched_grids(preset_config("default"))["preset_tuning"] == 1024
     k1, k3, k48 = (complexity_for(c, b"\x00" * 100) for c in (one, three, tuned))
     assert k3.total_bits - k1.total_bits == pytest.approx(np.log2(3), rel=1e-12)
     assert k48.total_bits - k3.total_bits == pytest.approx(4.0, rel=1e-12)   # log2 16

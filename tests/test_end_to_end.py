@@ -133,7 +133,7 @@ def test_certificate_records_environment_baselines_and_its_sample_stream(smoke_r
     # the claims: 4 token + 4 document bounds, each at 1 − δ on its own; the tuning charge stated
     assert cert["claims"]["count"] == 8 and not cert["claims"]["joint"] and cert["claims"]["delta_each"] == cert["delta"]
     assert "1 - 8*0.05 = 0.6" in summary and "--joint-claims" in summary
-    assert cert["tuning_charge"] == {"configs_compared": 1, "bits": 0.0, "subsample_delta_split": 1}
+    assert cert["tuning_charge"] == {"configs_compared": 1, "preset_tuning": 1, "bits": 0.0, "subsample_delta_split": 1}
     assert "No charge for choosing this configuration" in summary
     quant = cert["informational"]["quantization"]
     assert quant["units"] == cert["n"] and quant["quantized_empirical_bpd"] == pytest.approx(cert["empirical_bpd"])

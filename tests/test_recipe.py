@@ -38,6 +38,11 @@ def test_a_pretrained_checkpoint_on_a_cpu_gets_sublora_at_the_cpu_budget():
     assert v["max_steps"] == max(MIN_STEPS, min(MAX_STEPS["cpu"], steps))
     assert v["n_samples"] == "all"  # 240k tokens fit the evaluation budget: no subsample term
     assert "134.5M parameters on cpu" in r.reason and "every training token scored" in r.reason
+    assert v["intrinsic_dim"] == SMOL.train_tokens // 4000 == 60  # one coordinate per 4,000 training tokens
+    assert choose_recipe(None, "m", Facts("pretrained", SMOL.params, 49_152, "cpu", 8192, 10 ** 8)).values[
+        "intrinsic_dim"] == 1000  # capped on a CPU
+    assert choose_recipe(None, "m", Facts("pretrained", SMOL.params, 49_152, "cpu", 8192, 10_000)).values[
+        "intrinsic_dim"] == 32  # and at least 32
     # twice the parameters: half the training steps; a corpus beyond the budget is subsampled
     big = choose_recipe(None, "x", Facts("pretrained", 2 * SMOL.params, 262_144, "cpu", 32_768, 10 ** 7)).values
     near = choose_recipe(None, "x", Facts("pretrained", 2 * SMOL.params, 262_144, "cpu", 32_768, 200_000)).values
@@ -54,10 +59,20 @@ def test_sizes_devices_and_contexts():
     assert tiny.name == "scratch-cpu" and tiny.values["max_steps"] == MAX_STEPS["cpu"]
     assert tiny.values["window"] == 128 and tiny.values["stride"] == 128  # within the model's context
     gpu = choose_recipe(None, "gpt2", Facts("pretrained", 124_439_808, 50_257, "cuda", 1024, 9 * 10 ** 9))
-    assert gpu.name == "pretrained-cuda" and gpu.values["intrinsic_dim"] == 50_000
+    assert gpu.name == "pretrained-cuda" and gpu.values["intrinsic_dim"] == 50_000  # OpenWebText-sized: the paper's d
     assert gpu.values["max_steps"] == 10_000 and gpu.values["n_samples"] == 10_000  # the paper's scale
     ngram = choose_recipe(None, "nplm-k2-e4-h8", Facts("ngram", 3000, 257, "cpu", None, 10 ** 6))
     assert ngram.name == "ngram" and ngram.values["intrinsic_dim"] == 2400 and ngram.values["model"] == "nplm-k2-e4-h8"
+
+
+def test_a_given_window_or_a_short_context_keeps_the_grid_valid():
+    given = choose_recipe(None, "m", SMOL, {"window": 128, "batch_size": 2}).values
+    assert (given["window"], given["stride"], given["batch_size"]) == (128, 128, 2)
+    steps = int(BUDGETS["cpu"].train_flops // (6 * SMOL.params * 2 * 128))
+    assert given["max_steps"] == max(MIN_STEPS, min(MAX_STEPS["cpu"], steps))  # the steps of the given shape
+    gpu = choose_recipe(None, "m", Facts("pretrained", 10 ** 8, 32_000, "cuda", 1024, 10 ** 8, prefixed=True)).values
+    assert (gpu["window"], gpu["stride"]) == (1022, 511)  # one position for the prefix; the stride still divides
+    assert choose_recipe(None, "m", SMOL, {"window": 128, "stride": 64}).values["stride"] == 64
 
 
 def test_explicit_flags_win_over_the_recipe():
@@ -65,6 +80,7 @@ def test_explicit_flags_win_over_the_recipe():
     cfg = recipe_config(r, {"model": "smollm2-135m-instruct", "max_steps": 7, "n_samples": 100, "lr": 1e-3})
     assert (cfg.max_steps, cfg.n_samples, cfg.lr, cfg.preset) == (7, 100, 1e-3, "pretrained-cpu")
     assert cfg.recipe_reason == r.reason and cfg.intrinsic_dim == r.values["intrinsic_dim"]
+    assert recipe_config(r, {"model": "m", "intrinsic_dim": 500}).intrinsic_dim == 500
     assert recipe_config(choose_recipe("smoke", None, None), {"seed": 3}) == preset_config(
         "smoke", seed=3, recipe_reason="--preset smoke")
     with pytest.raises(BoundInputError, match="unknown preset"):

@@ -170,7 +170,8 @@ def test_a_stage_is_keyed_by_settings_data_tokenizer_and_code(tmp_path):
     others = {"different settings (seed 0 then, 1 now)": RunKey({"seed": 1}, "a" * 64, "bytes-v1", "c1"),
               "other data": RunKey({"seed": 0}, "b" * 64, "bytes-v1", "c1"),
               "another tokenizer": RunKey({"seed": 0}, "a" * 64, "gpt2", "c1"),
-              "another version of llm-bounds": RunKey({"seed": 0}, "a" * 64, "bytes-v1", "c2")}
+              "another version of llm-bounds": RunKey({"seed": 0}, "a" * 64, "bytes-v1", "c2"),
+              "other weights under the same model name": RunKey({"seed": 0}, "a" * 64, "bytes-v1", "c1", "w2")}
     folder = RunFolder(tmp_path / "o")
     folder.claim(key)
     folder.unlock()
@@ -233,3 +234,35 @@ def test_an_offline_hub_is_not_asked_by_datasets(monkeypatch):
 
 def test_run_error_is_not_a_usage_error():
     assert not issubclass(RunError, BoundInputError)
+
+
+def test_a_hugging_face_dataset_with_text_that_is_not_a_string_is_refused(tmp_path):
+    import datasets
+
+    from llm_bounds.data.corpus import load_documents
+
+    datasets.Dataset.from_dict({"text": ["fine words", None]}).save_to_disk(str(tmp_path / "ds"))
+    with pytest.raises(BoundInputError, match="record 1: the 'text' field is NoneType, not a string"):
+        load_documents(f"hf:{tmp_path / 'ds'}")
+
+
+def test_pruning_removes_the_completeness_marker_first_and_a_partial_entry_is_a_miss(tmp_path, monkeypatch):
+    from llm_bounds.data.cache import prune_cache
+    from llm_bounds.data.corpus import build_corpus
+    from llm_bounds.data.tokenizers import ByteTokenizer
+
+    docs = ["in the beginning " * 50, "was the word " * 50, "and the word " * 50]
+    first = build_corpus(docs, ByteTokenizer(), heldout_fraction=0.34, seed=0, cache_dir=tmp_path)
+    (entry,) = {p.name.split(".")[0] for p in tmp_path.iterdir()}
+    (tmp_path / f"{entry}.train.bin").unlink()  # a prune interrupted after the marker... or before it
+    again = build_corpus(docs, ByteTokenizer(), heldout_fraction=0.34, seed=0, cache_dir=tmp_path)
+    assert np.array_equal(np.asarray(again.train_tokens), np.asarray(first.train_tokens))
+    removed, real_unlink = [], type(tmp_path).unlink
+
+    def unlink(self, *a, **k):
+        removed.append(self.suffix)
+        return real_unlink(self, *a, **k)
+
+    monkeypatch.setattr(type(tmp_path), "unlink", unlink)
+    assert prune_cache(tmp_path, keep="none", limit=0) == [entry]
+    assert removed[0] == ".json" and not list(tmp_path.iterdir())

@@ -109,8 +109,9 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
             cert[f"doc_top{k}_error_empirical"] = doc_bounds[f"top{k}"]["empirical"]
     cert["recipe"] = {"name": cfg.preset, "reason": cfg.recipe_reason}
     cert["claims"] = claims_statement(cfg)
-    cert["tuning_charge"] = {"configs_compared": cfg.configs_compared, "bits": math.log2(cfg.configs_compared),
-                             "subsample_delta_split": cfg.configs_compared}
+    charged = cfg.configs_compared * cfg.preset_tuning
+    cert["tuning_charge"] = {"configs_compared": cfg.configs_compared, "preset_tuning": cfg.preset_tuning,
+                             "bits": math.log2(charged), "subsample_delta_split": charged}
     cert["terms"] = {"token": token_bounds, "token_hoeffding": token_hoeffding, "document": doc_bounds,
                      "complexity": K.to_dict()}
     cert["decomposition"] = decomposition(cert)

@@ -77,7 +77,8 @@ class RunConfig:
     heldout_samples: int = 500
     # what was looked at before this run (charged): see README "Tuning without cheating"
     sample_stream: str = "certificate"   # "tuning": samples a certificate never uses (for comparing configs)
-    configs_compared: int = 1            # configurations compared by their bound to choose this one
+    configs_compared: int = 1            # configurations the user compared by their bound to choose this one
+    preset_tuning: int = 1               # configurations compared on the data to choose the preset's own values
     joint_claims: bool = False           # split δ over every reported bound, so that all hold together
     # execution
     seed: int = 0
@@ -123,6 +124,8 @@ class RunConfig:
         require_one_of(self.sample_stream, SAMPLE_STREAMS, "sample stream")
         require(isinstance(self.configs_compared, int) and self.configs_compared >= 1,
                 f"--configs-compared must be an integer >= 1, got {self.configs_compared!r}")
+        require(isinstance(self.preset_tuning, int) and self.preset_tuning >= 1,
+                f"preset_tuning must be an integer >= 1, got {self.preset_tuning!r}")
         require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
         require(self.heldout_samples >= 1, f"--heldout-samples must be >= 1, got {self.heldout_samples}")
         require(self.max_steps >= 0, f"--max-steps must be >= 0, got {self.max_steps}")
@@ -173,7 +176,7 @@ PRESETS: dict[str, dict] = {
     # 2^10 compared configurations: 10 bits in K (about 3e-5 bits per token here).
     "default": dict(model="nplm-k4-e16-h128", subspace_params="all", update_scales="tensor", intrinsic_dim=12_000,
                     lr=0.1, max_steps=6000, batch_size=16, qat_steps=500, qat_lr=0.01, levels=(33,),
-                    n_samples="all", configs_compared=DEFAULT_TUNING_CHARGE),
+                    n_samples="all", preset_tuning=DEFAULT_TUNING_CHARGE),
     # the SubLoRA paper's hyperparameters (Lotfi et al. 2024), for GPU runs: GPT-2 trained from a
     # random init inside the subspace (the ICML 2024 setting), not the published weights.
     "paper": dict(model="gpt2", init="scratch", intrinsic_dim=50_000, lora_rank=4, lr=5e-3, levels=(11,), alphas=PAPER_ALPHAS,

@@ -96,12 +96,19 @@ def searched_grids(cfg: RunConfig) -> dict[str, int]:
     """The choices made by looking at the data, each a grid of this many values:
 
     * ``levels``: the quantization level counts, searched on the certificate's own sample;
+    * ``preset_tuning``: configurations compared on the data to choose the preset's own values (the
+      ``default`` preset's 2^10), charged whatever else the user compared;
     * ``configs_compared``: configurations the user compared by their bound (``--configs-compared``).
+
+    A count N treats the compared configurations as a list fixed in advance, each with prior weight
+    1/N: a search that could have produced more than N candidates must charge that larger number.
 
     Each is charged twice, both from this one table: log2|grid| bits in K (:func:`complexity_for`)
     and a union bound that splits every subsample δ over it (``subsample_union`` in :func:`bounds_for`).
     """
     grids = {"levels": len(cfg.levels)}
+    if cfg.preset_tuning > 1:
+        grids["preset_tuning"] = int(cfg.preset_tuning)
     if cfg.configs_compared > 1:
         grids["configs_compared"] = int(cfg.configs_compared)
     return grids
@@ -136,8 +143,8 @@ def claims_statement(cfg: RunConfig) -> dict:
     else:
         text = (f"Each of the {n} reported bounds ({', '.join(claims)}) holds on its own with probability at least "
                 f"1 - {cfg.delta:g}; quoted together they hold with probability at least 1 - {n}*{cfg.delta:g} = "
-                f"{1 - n * cfg.delta:.4g} (union bound). Pass --joint-claims to split delta {n} ways so that all "
-                f"hold together at 1 - {cfg.delta:g}.")
+                f"{max(0.0, 1 - n * cfg.delta):.4g} (union bound). Pass --joint-claims to split delta {n} ways so that "
+                f"all hold together at 1 - {cfg.delta:g}.")
     return {"count": n, "joint": bool(cfg.joint_claims), "delta_each": claim_delta(cfg), "claims": claims,
             "statement": text}
 

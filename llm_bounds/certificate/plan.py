@@ -87,7 +87,7 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
                   vocab_size=tokenizer.vocab_size, device=resolve_device(early.device).type,
                   context=model_context_length(base), train_tokens=corpus.num_train_tokens,
                   prefixed=window_prefix(early, tokenizer) is not None)
-    recipe = choose_recipe(preset, overrides.get("model"), facts)
+    recipe = choose_recipe(preset, overrides.get("model"), facts, overrides)
     cfg = recipe_config(recipe, overrides)
     changed = [k for k in LOADED if getattr(cfg, k) != getattr(early, k)]
     require(not changed, f"internal error: the recipe {recipe.name} changed {changed}")

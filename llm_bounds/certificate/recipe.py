@@ -12,15 +12,24 @@ values it gives):
 4. A seeded transformer (``--init scratch``, or a ladder name): ``scratch-cpu`` or ``scratch-cuda``,
    SubLoRA as in the paper (the ICML 2024 setting), at the device's budget.
 5. A pretrained checkpoint: ``pretrained-cpu`` or ``pretrained-cuda``: SubLoRA (rank-4 LoRA on
-   peft's attention targets and the output head), at the device's budget.
+   peft's attention targets and the output head), at the device's budget, with d scaled to the
+   training set (:data:`TOKENS_PER_COORDINATE`).
+
+**d for pretrained weights.** Each coded bit of K costs about Δ·ln 2/(λ·m) bits per token, so a
+subspace pays only if training gains more than its message costs. Measured with SmolLM2-135M and
+d = 1,000 (BENCHMARKS.md, #24 and #25): on the KJV (m = 985,344 tokens) training lowered the
+held-out loss by 0.087 bits per token while its 4,368 bits cost 0.36; on the unseen corpus
+(m = 264,704) it gained 0.009 and cost 0.65. So a pretrained model's d is one coordinate per
+4,000 training tokens, between 32 and the device's cap (1,000 on a CPU, the paper's 50,000 on a GPU).
 
 **Budgets** (:data:`BUDGETS`) are compute, counted as 6·N FLOPs per training token and 2·N per
 evaluated token for a model of N parameters, so that a larger model gets fewer tokens:
 
 * ``cuda``: the paper's scale, i.e. what its recipe (10,000 steps of 8 × 1,024 tokens; n = 10,000
   units of 1,024 tokens) costs for GPT-2 (124M parameters);
-* ``cpu``: about 8 minutes of training and 20 of evaluation for SmolLM2-135M on the project's 2-core
-  CPU, where it trains at 160 tokens/s and evaluates at about 325 (BENCHMARKS.md).
+* ``cpu``: about 4 minutes of training and 20 of evaluation for SmolLM2-135M on the project's 2-core
+  CPU, where it trains at 160 tokens/s and evaluates at about 330 (BENCHMARKS.md); training got
+  half of what it had at first, since doubling it bought a pretrained model almost nothing here.
 
 Training steps are the budget's tokens over the tokens per step, between :data:`MIN_STEPS` and the
 recipe's maximum. A scored unit costs one forwarded window. Every training unit is scored (n = all:
@@ -44,6 +53,8 @@ from llm_bounds.subspace.registry import default_init, is_seeded_only
 DEFAULT_MODEL = PRESETS["default"]["model"]
 MIN_STEPS = 10
 MIN_SAMPLES = 64
+TOKENS_PER_COORDINATE = 4000   # a pretrained model's d: the training tokens over this (see the module)
+MIN_PRETRAINED_DIM = 32
 ALL_UNITS_FACTOR = 2.0  # score every unit when that costs at most this many times the evaluation budget
 KINDS = ("ngram", "scratch", "pretrained")
 
@@ -58,12 +69,12 @@ class Budget:
 
 BUDGETS = {
     "cuda": Budget(train_flops=6 * 124_439_808 * 10_000 * 8 * 1024, eval_flops=2 * 124_439_808 * 10_000 * 1024),
-    "cpu": Budget(train_flops=6.5e13, eval_flops=1.0e14),
+    "cpu": Budget(train_flops=3.2e13, eval_flops=1.0e14),
 }
 
 # The values of each recipe before the budget sets steps and n (the keys of RunConfig).
 SUBLORA_CPU = dict(subspace_params="lora", lora_rank=4, target_modules=("auto",), intrinsic_dim=1000, lr=5e-3,
-                   warmup_steps=5, batch_size=4, window=256, stride=256, levels=(17,), alphas=(0.001, 0.01, 0.05),
+                   warmup_steps=5, batch_size=4, window=256, stride=256, levels=(9,), alphas=(0.001, 0.01, 0.05),
                    n_documents=0, heldout_samples=48, eval_batch_size=8, qat_steps=0)
 SUBLORA_CUDA = dict(subspace_params="lora", lora_rank=4, target_modules=("auto",), intrinsic_dim=50_000, lr=5e-3,
                     warmup_steps=50, batch_size=8, window=1024, stride=512, levels=(11,), alphas=PAPER_ALPHAS,
@@ -71,7 +82,7 @@ SUBLORA_CUDA = dict(subspace_params="lora", lora_rank=4, target_modules=("auto",
 MAX_STEPS = {"cpu": 400, "cuda": 10_000}
 RECIPES = {
     "scratch-cpu": dict(SUBLORA_CPU, intrinsic_dim=2000, lr=2e-2, warmup_steps=50, batch_size=8, levels=(17, 33),
-                        alphas=(0.001, 0.01, 0.05, 0.1)),
+                        alphas=(0.001, 0.01, 0.05, 0.1)),  # from a seeded init: d of the old default, which learned
     "scratch-cuda": dict(SUBLORA_CUDA),
     "pretrained-cpu": dict(SUBLORA_CPU),
     "pretrained-cuda": dict(SUBLORA_CUDA),
@@ -111,9 +122,11 @@ def model_kind(model: str, init: str | None) -> str:
     return "scratch" if init == "scratch" or is_seeded_only(model) else "pretrained"
 
 
-def choose_recipe(preset: str | None, model: str | None, facts: Facts | None) -> Recipe:
+def choose_recipe(preset: str | None, model: str | None, facts: Facts | None, given: dict | None = None) -> Recipe:
     """The recipe for these arguments (rules in the module docstring). ``facts`` is needed only
-    when neither ``preset`` nor the default's model decides (rules 3 to 5)."""
+    when neither ``preset`` nor the default's model decides (rules 3 to 5). ``given``: the explicit
+    settings; a window, stride or batch size given there is used for the steps and n it implies
+    (the stride keeps the recipe's ratio to the window unless it is given too)."""
     if preset is not None:
         require_one_of(preset, PRESETS, "preset")
         return Recipe(preset, f"--preset {preset}", dict(PRESETS[preset]))
@@ -126,9 +139,17 @@ def choose_recipe(preset: str | None, model: str | None, facts: Facts | None) ->
         return Recipe("ngram", f"an n-gram model of {facts.params:,} weights: the default's recipe", values)
     name = f"{facts.kind}-{facts.device}"
     values = dict(RECIPES[name], model=model)
-    if facts.context is not None:
-        values["window"] = min(values["window"], facts.context - int(facts.prefixed))
-        values["stride"] = min(values["stride"], values["window"])
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    per_window = values["window"] // values["stride"]  # windows overlap this many times (1: not at all)
+    if "window" in given:
+        values["window"] = given["window"]
+    elif facts.context is not None and values["window"] > facts.context - int(facts.prefixed):
+        values["window"] = (facts.context - int(facts.prefixed)) // per_window * per_window
+    values["stride"] = given.get("stride", max(1, values["window"] // per_window))
+    values["batch_size"] = given.get("batch_size", values["batch_size"])
+    if facts.kind == "pretrained":
+        values["intrinsic_dim"] = max(MIN_PRETRAINED_DIM, min(values["intrinsic_dim"],
+                                                              facts.train_tokens // TOKENS_PER_COORDINATE))
     budget = BUDGETS[facts.device]
     step_tokens = values["batch_size"] * values["window"]
     steps = int(budget.train_flops // (6 * facts.params * step_tokens))
@@ -141,7 +162,8 @@ def choose_recipe(preset: str | None, model: str | None, facts: Facts | None) ->
         values["n_samples"] = max(MIN_SAMPLES, int(affordable_windows))
         scoring = f"n = {values['n_samples']:,} units"
     reason = (f"a {'pretrained' if facts.kind == 'pretrained' else 'seeded'} model of {facts.params / 1e6:,.1f}M "
-              f"parameters on {facts.device}: SubLoRA, {values['max_steps']} steps of {step_tokens:,} tokens, "
+              f"parameters on {facts.device}: SubLoRA with d = {values['intrinsic_dim']:,}, {values['max_steps']} steps "
+              f"of {step_tokens:,} tokens, "
               f"{scoring} (the {facts.device} budget: {budget.train_flops:.2g} training and {budget.eval_flops:.2g} "
               "evaluation FLOPs)")
     return Recipe(name, reason, values)

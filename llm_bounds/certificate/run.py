@@ -43,6 +43,7 @@ from llm_bounds.core.errors import RunError, require
 from llm_bounds.core.files import json_default, write_atomic
 from llm_bounds.data.baselines import baseline_bits_per_byte
 from llm_bounds.data.cache import default_cache_dir
+from llm_bounds.subspace.registry import state_sha256
 from llm_bounds.evaluation.evaluate import EvalResult
 from llm_bounds.evaluation.results import load_eval, save_eval
 from llm_bounds.message.format import encode_message
@@ -168,13 +169,15 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
     return best["message"], [{k: v for k, v in r.items() if k != "message"} for r in results]
 
 
-def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None) -> dict:
+def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started: float | None = None) -> dict:
     """Run every stage, write ``message.bin``, ``certificate.json`` and ``summary.md``; return the certificate.
 
     Bad input raises :class:`BoundInputError` before ``out`` exists (or is changed); a run that
     cannot finish raises :class:`RunError`, leaving stages that a rerun resumes from, or none when
     nothing in them can be used (divergence). ``prepared``: the data and base model of ``cfg``,
-    already loaded (:func:`llm_bounds.certificate.plan.prepare`).
+    already loaded (:func:`llm_bounds.certificate.plan.prepare`). ``started``: the
+    ``time.perf_counter()`` at which this run's work began (its loading included), for the
+    estimate; default: when the process started (a command line's imports included).
     """
     t0 = time.perf_counter()
     cfg.validate()
@@ -186,14 +189,15 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None) -> dict
     log_progress(progress, f"[model] {cfg.model} ({cfg.init}): D = {ctx.model.D} weights in the subspace "
                            f"({cfg.subspace_params}{', LoRA on ' + ','.join(ctx.cfg.target_modules) if cfg.subspace_params != 'all' else ''}), "
                            f"d = {ctx.model.d}")
-    estimate = estimate_run(ctx)
+    estimate = estimate_run(ctx, None if started is None else time.perf_counter() - started)
     log_progress(progress, describe(estimate))
     if estimate["cheaper"] and distributed.is_main():
         print(f"bound.py: note: this run is estimated at {estimate['seconds'] / 3600:.1f} hours; "
               f"{estimate['cheaper']}", file=sys.stderr, flush=True)
     # the settings as given (resumes compare them); the certificate's config names the resolved targets
     created = folder.claim(RunKey(config=cfg.to_dict(), data_content_hash=ctx.corpus.content_hash,
-                                  tokenizer_fingerprint=ctx.corpus.tokenizer_fingerprint, code=code_fingerprint()))
+                                  tokenizer_fingerprint=ctx.corpus.tokenizer_fingerprint, code=code_fingerprint(),
+                                  weights=state_sha256(ctx.model.lm) if cfg.init == "pretrained" else ""))
     try:
         message, cert = certified_run(ctx, folder, progress)
     except TrainingDiverged as e:
@@ -205,10 +209,12 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None) -> dict
     cert["informational"]["seconds"] = time.perf_counter() - t0 + (sum(prepared.seconds.values()) if prepared else 0.0)
     cert["informational"]["process_seconds"] = process_seconds()
     cert["informational"]["estimate"] = estimate
-    write_atomic(folder.message, message)
-    write_atomic(folder.certificate, json.dumps(cert, indent=1, default=json_default))
-    write_atomic(folder.summary, render_summary(cert))
-    folder.unlock()
+    try:
+        write_atomic(folder.message, message)
+        write_atomic(folder.certificate, json.dumps(cert, indent=1, default=json_default))
+        write_atomic(folder.summary, render_summary(cert))
+    finally:
+        folder.unlock()
     return cert
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import BoundInputError, RunError, require
-from llm_bounds.core.files import sha256_hex, write_atomic
+from llm_bounds.core.files import DISK_FULL, sha256_hex, write_atomic
 
 try:
     import fcntl
@@ -32,12 +32,14 @@ except ImportError:  # not POSIX: no lock (the folder key still refuses other se
 @dataclass(frozen=True)
 class RunKey:
     """What every stage of a run depends on: the settings as given, the data (content hash), the
-    tokenizer (fingerprint) and the code (:func:`llm_bounds.core.environment.code_fingerprint`)."""
+    tokenizer (fingerprint), the code (:func:`llm_bounds.core.environment.code_fingerprint`) and,
+    for pretrained weights, their sha256 (a checkpoint replaced under the same name is other weights)."""
 
     config: dict
     data_content_hash: str
     tokenizer_fingerprint: str
     code: str
+    weights: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +57,8 @@ class RunKey:
                     f"{self.data_content_hash[:12]}… now: the dataset changed)")
         if stored.get("tokenizer_fingerprint") != self.tokenizer_fingerprint:
             return "was started with another tokenizer"
+        if stored.get("weights", "") != self.weights:
+            return "was started with other weights under the same model name (the checkpoint changed)"
         return config_differences(stored.get("config"), self.config)
 
 
@@ -179,7 +183,17 @@ class RunFolder:
 
         Returns what this call created (for :meth:`release`). Raises :class:`BoundInputError` when
         the folder holds a run under another key, and :class:`RunError` when another run holds it.
+        Under ``torchrun`` only rank 0 creates, locks, checks and writes; the other ranks wait for it.
         """
+        if not distributed.is_main():
+            distributed.barrier()
+            self.key = key
+            return []
+        created = self._claim(key)
+        distributed.barrier()
+        return created
+
+    def _claim(self, key: RunKey) -> list[Path]:
         created = []
         for p in (self.out, self.stages):
             try:
@@ -189,6 +203,9 @@ class RunFolder:
                 pass
             except OSError as e:
                 self._remove(created)
+                if e.errno in DISK_FULL:
+                    raise RunError(f"no space left on the device to create {p}; free some space and run the same "
+                                   "command again") from None
                 raise BoundInputError(f"cannot create {p} ({e.strerror}); pass an --out you can write") from None
         self._lock()
         stored = self.stored_key()

@@ -51,12 +51,16 @@ def format_table(cert: dict) -> str:
 def tuning_sentence(cert: dict) -> str:
     """What the certificate charges for the choice of its configuration."""
     t = cert["tuning_charge"]
-    if t["configs_compared"] <= 1:
+    preset, user = t.get("preset_tuning", 1), t["configs_compared"]
+    if preset * user <= 1:
         return ("**Tuning.** No charge for choosing this configuration (`--configs-compared 1`): the number is valid "
                 "only if the configuration was fixed before this data was looked at.")
-    return (f"**Tuning.** This configuration was chosen among up to {t['configs_compared']} compared configurations "
-            f"(`--configs-compared {t['configs_compared']}`): {t['bits']:.2f} bits are charged in K, and every subsample "
-            f"δ is split {t['subsample_delta_split']} ways.")
+    parts = ([f"the preset's own values were chosen among up to {preset} configurations compared on this kind of "
+              "data"] if preset > 1 else []) + \
+            ([f"you compared {user} configurations (`--configs-compared {user}`)"] if user > 1 else [])
+    return (f"**Tuning.** {'; '.join(parts).capitalize()}: {t['bits']:.2f} bits are charged in K (each compared "
+            f"configuration counted as one of a list fixed in advance), and every subsample δ is split "
+            f"{t['subsample_delta_split']} ways.")
 
 
 def render_summary(cert: dict) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -153,6 +154,7 @@ def compare_models(models: list[str], out: Path, preset: str | None, progress: b
     rows = []
     try:
         for name in models:
+            started = time.perf_counter()
             prepared = prepare({**overrides, "model": name}, preset, progress=progress)
             params = int(sum(p.numel() for p in prepared.base.parameters()))
             if budget is not None:
@@ -160,7 +162,7 @@ def compare_models(models: list[str], out: Path, preset: str | None, progress: b
             cfg = prepared.cfg
             if progress:
                 print(f"=== {name}: recipe {cfg.preset}, {cfg.max_steps} training steps ===", flush=True)
-            cert = run(cfg, out / name.replace("/", "_"), progress=progress, prepared=prepared)
+            cert = run(cfg, out / name.replace("/", "_"), progress=progress, prepared=prepared, started=started)
             rows.append(row_from_certificate(cert) | training_compute(cfg, params))
     except BaseException:
         if not existed and out.is_dir() and not any(out.iterdir()):

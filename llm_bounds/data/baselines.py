@@ -52,7 +52,10 @@ def baseline_bits_per_byte(data: bytes, cache_dir: Path | None = None) -> dict:
     path = _cache_path(data, cache_dir)
     if path is not None and path.is_file():
         touch(path)
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass  # pruned or damaged meanwhile: compress again
     result = {name: bits / len(data) for name, bits in compressed_bits(data).items()}
     result.update(bytes=len(data), sha256=digest)
     if path is not None:

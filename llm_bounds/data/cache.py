@@ -61,7 +61,8 @@ def prune_cache(cache_dir: Path, keep: str, limit: int | None = None) -> list[st
             break
         if name == keep:
             continue
-        for p in paths:
+        # the completeness marker (.json) goes first, so that a reader never trusts a partial entry
+        for p in sorted(paths, key=lambda q: q.suffix != ".json"):
             try:
                 p.unlink()
             except OSError:

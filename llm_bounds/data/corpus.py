@@ -126,9 +126,21 @@ def _hf_documents(spec: str, text_field: str, hf_config: str | None, hf_split: s
     if features is not None:
         require(text_field in features, f"dataset {name!r} has no column {text_field!r} (columns: {sorted(features)}); "
                                         "use a dataset whose text column is named \"text\"")
-    for record in ds:
-        require(text_field in record, f"dataset {name!r} has no column {text_field!r}; use a dataset whose text column is named \"text\"")
-        yield str(record[text_field])
+    try:
+        with hub_offline_unless_reachable():  # a streamed dataset reads its files while iterating
+            for i, record in enumerate(ds):
+                require(text_field in record, f"dataset {name!r} has no column {text_field!r}; use a dataset "
+                                              "whose text column is named \"text\"")
+                value = record[text_field]
+                require(isinstance(value, str), f"dataset {name!r}, record {i}: the {text_field!r} field is "
+                                                f"{type(value).__name__}, not a string; use a text column")
+                yield value
+    except BoundInputError:
+        raise
+    except Exception as e:
+        msg = " ".join(str(e).split())[:200]
+        raise BoundInputError(f"could not read Hugging Face dataset {name!r}: {type(e).__name__}: {msg}; check "
+                              "network access (offline, only datasets in the local cache load)") from e
 
 
 def load_documents(dataset: str = "kjv", *, text_field: str = "text", separator: str | None = None,
@@ -290,15 +302,18 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
         meta_path = cache / f"{key}.json"
         if meta_path.is_file():
             touch(meta_path)
-            meta = json.loads(meta_path.read_text())
-            offsets = np.load(cache / f"{key}.offsets.npz")
-            return Corpus(
-                train_tokens=_load_tokens(cache / f"{key}.train.bin", dtype, meta["train_tokens"]),
-                heldout_tokens=_load_tokens(cache / f"{key}.heldout.bin", dtype, meta["heldout_tokens"]),
-                train_doc_offsets=offsets["train"], heldout_doc_offsets=offsets["heldout"],
-                heldout_document_ids=offsets["heldout_ids"], content_hash=chash,
-                tokenizer_fingerprint=tokenizer.fingerprint, vocab_size=tokenizer.vocab_size,
-                eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"])
+            try:
+                meta = json.loads(meta_path.read_text())
+                offsets = np.load(cache / f"{key}.offsets.npz")
+                return Corpus(
+                    train_tokens=_load_tokens(cache / f"{key}.train.bin", dtype, meta["train_tokens"]),
+                    heldout_tokens=_load_tokens(cache / f"{key}.heldout.bin", dtype, meta["heldout_tokens"]),
+                    train_doc_offsets=offsets["train"], heldout_doc_offsets=offsets["heldout"],
+                    heldout_document_ids=offsets["heldout_ids"], content_hash=chash,
+                    tokenizer_fingerprint=tokenizer.fingerprint, vocab_size=tokenizer.vocab_size,
+                    eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"])
+            except (OSError, ValueError, KeyError):
+                pass  # an entry pruned or damaged meanwhile: tokenize again
 
     is_held = np.zeros(len(documents), dtype=bool)
     is_held[held] = True

@@ -332,8 +332,8 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
 
     model.eval()
     threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
-    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
-    with torch.inference_mode(), deterministic_kernels():
+    workers = ThreadPoolExecutor(max_workers=threads) if threads > 1 else contextlib.nullcontext()
+    with torch.inference_mode(), deterministic_kernels(), workers as pool:
         for w0 in batches:
             w1 = min(w0 + int(batch_size), num_windows)
             pos = plan.window_starts[w0:w1, None] + offsets[None, :]
@@ -401,8 +401,6 @@ def evaluate_units(model, tokens: np.ndarray, units: UnitSet, unit_ids: np.ndarr
                 bar.update(w1 - w0)
     if bar is not None:
         bar.close()
-    if pool is not None:
-        pool.shutdown()
 
     counts_u = (units.score_end[unique_ids] - units.score_start[unique_ids]).astype(np.int64)
     bytes_u = None

@@ -65,7 +65,7 @@ def qat_finetune(z0, quantized: Quantized, loss_fn: Callable[[torch.Tensor], tor
                 require(loss.dim() == 0, f"loss_fn must return a scalar tensor, got shape {tuple(loss.shape)}")
                 if not bool(torch.isfinite(loss)):
                     raise RunError(f"quantization-aware fine-tuning diverged at step {step} (loss {float(loss):.4g}) "
-                                   f"with a learning rate of {lr:g}; lower the QAT learning rate")
+                                   f"with a learning rate of {lr:g}; lower the QAT learning rate and run into a new --out")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

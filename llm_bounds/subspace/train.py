@@ -152,7 +152,11 @@ def _set_rng_state(state: dict) -> None:
 def save_checkpoint(path: Path, model, optimizer, next_step: int, cfg: TrainConfig, history: dict) -> None:
     """Atomically write {z, optimizer, rng, next_step, configs, history} to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"cannot create {path.parent} ({e.strerror}); free some space or make the folder writable, "
+                       "then run the same command again") from None
     state = {
         "z": model.z.detach().cpu(),
         "optimizer": optimizer.state_dict(),
