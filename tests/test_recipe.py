@@ -7,8 +7,8 @@ import os
 import pytest
 
 from llm_bounds.certificate.config import PRESETS, preset_config
-from llm_bounds.certificate.recipe import (BUDGETS, MAX_STEPS, MIN_SAMPLES, MIN_STEPS, Facts, choose_recipe,
-                                           model_kind, recipe_config)
+from llm_bounds.certificate.recipe import (BUDGETS, MAX_STEPS, MIN_SAMPLES, MIN_STEPS, RECIPE_TUNING_CHARGE, Facts,
+                                           choose_recipe, model_kind, recipe_config)
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds_cli.bound import bound_main
 
@@ -63,6 +63,19 @@ def test_sizes_devices_and_contexts():
     assert gpu.values["max_steps"] == 10_000 and gpu.values["n_samples"] == 10_000  # the paper's scale
     ngram = choose_recipe(None, "nplm-k2-e4-h8", Facts("ngram", 3000, 257, "cpu", None, 10 ** 6))
     assert ngram.name == "ngram" and ngram.values["intrinsic_dim"] == 2400 and ngram.values["model"] == "nplm-k2-e4-h8"
+
+
+def test_recipes_tuned_on_the_certified_data_charge_their_tuning():
+    """The rules' numbers were chosen by comparing runs on the KJV and the unseen corpus: those recipes
+    charge 2^10 configurations in K; the paper's recipe (scratch-cuda) was fixed beforehand and charges none."""
+    charged = {}
+    for kind, device in (("scratch", "cpu"), ("scratch", "cuda"), ("pretrained", "cpu"), ("pretrained", "cuda")):
+        r = choose_recipe(None, "x", Facts(kind, SMOL.params, 49_152, device, 8192, 10 ** 6))
+        charged[r.name] = recipe_config(r, {}).preset_tuning
+    assert charged == {"scratch-cpu": RECIPE_TUNING_CHARGE, "scratch-cuda": 1, "pretrained-cpu": RECIPE_TUNING_CHARGE,
+                       "pretrained-cuda": RECIPE_TUNING_CHARGE} and RECIPE_TUNING_CHARGE == 2 ** 10
+    ngram = choose_recipe(None, "nplm-k2-e4-h8", Facts("ngram", 3000, 257, "cpu", None, 10 ** 6))
+    assert ngram.values["preset_tuning"] == PRESETS["default"]["preset_tuning"] == 2 ** 10
 
 
 def test_a_given_window_or_a_short_context_keeps_the_grid_valid():

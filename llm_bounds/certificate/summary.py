@@ -55,7 +55,7 @@ def tuning_sentence(cert: dict) -> str:
     if preset * user <= 1:
         return ("**Tuning.** No charge for choosing this configuration (`--configs-compared 1`): the number is valid "
                 "only if the configuration was fixed before this data was looked at.")
-    parts = ([f"the preset's own values were chosen among up to {preset} configurations compared on this kind of "
+    parts = ([f"the recipe's own values were chosen among up to {preset} configurations compared on this kind of "
               "data"] if preset > 1 else []) + \
             ([f"you compared {user} configurations (`--configs-compared {user}`)"] if user > 1 else [])
     return (f"**Tuning.** {'; '.join(parts).capitalize()}: {t['bits']:.2f} bits are charged in K (each compared "
