@@ -7,7 +7,8 @@ import torch
 
 from llm_bounds.data.corpus import build_corpus, load_documents
 from llm_bounds.core.errors import BoundInputError
-from llm_bounds.evaluation.evaluate import DEFAULT_KS, evaluate_units, sample_units, target_rank
+from llm_bounds.evaluation.evaluate import DEFAULT_KS, evaluate_units, sample_units
+from llm_bounds.evaluation.token_metrics import target_rank
 from llm_bounds.data.scoring import ScoringGrid, make_units
 from llm_bounds.data.tokenizers import ByteTokenizer, get_tokenizer
 from llm_bounds.bound.concentration import betting_lambda_grid
