@@ -6,10 +6,12 @@ import os
 
 import pytest
 
+from llm_bounds.certificate import context
 from llm_bounds.certificate.config import PRESETS, preset_config
 from llm_bounds.certificate.recipe import (BUDGETS, MAX_STEPS, MIN_SAMPLES, MIN_STEPS, RECIPE_TUNING_CHARGE, Facts,
                                            choose_recipe, model_kind, recipe_config)
 from llm_bounds.core.errors import BoundInputError
+from llm_bounds.subspace.registry import state_sha256
 from llm_bounds_cli.bound import bound_main
 
 from test_architectures import save_tiny
@@ -123,7 +125,7 @@ def test_dry_run_of_no_flags_is_exactly_the_default_and_writes_nothing(tmp_path,
     assert os.listdir(tmp_path) == []  # no run folder, no cache
 
 
-def test_a_tiny_pretrained_folder_gets_the_pretrained_recipe(tmp_path, capsys):
+def test_a_tiny_pretrained_folder_gets_the_pretrained_recipe(tmp_path, capsys, monkeypatch):
     folder = save_tiny("llama", tmp_path / "tiny-llama")
     text = tmp_path / "text.txt"
     text.write_text("\n\n".join(f"document {i}: the quick brown fox jumps over the lazy dog. " * 8 for i in range(30)))
@@ -137,10 +139,15 @@ def test_a_tiny_pretrained_folder_gets_the_pretrained_recipe(tmp_path, capsys):
     assert plan["estimate"]["seconds"] > 0 and plan["estimate"]["cheaper"] is None
     # an explicit flag wins, and the run certifies and names its recipe
     out_dir = tmp_path / "run"
+    hashed = []
+    monkeypatch.setattr(context, "state_sha256", lambda lm: hashed.append(lm) or state_sha256(lm))
     rc, out = run_cli(["--model", str(folder), "--tokenizer", "bytes", "--dataset", str(text), "--separator", "\\n\\n",
                        "--max-steps", "3", "--out", str(out_dir), "--quiet"], capsys)
     assert rc == 0, out.err
     cert = json.loads((out_dir / "certificate.json").read_text())
+    # the weights are hashed once per run, for the run key and the certificate alike
+    assert len(hashed) == 1 and cert["weights"]["sha256"] == state_sha256(hashed[0])
+    assert json.loads((out_dir / "stages" / "key.json").read_text())["weights"] == cert["weights"]["sha256"]
     assert cert["recipe"]["name"] == "pretrained-cpu" and "pretrained model" in cert["recipe"]["reason"]
     assert cert["config"]["max_steps"] == 3 and cert["informational"]["estimate"]["seconds"] > 0
 

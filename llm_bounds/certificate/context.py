@@ -31,6 +31,7 @@ from llm_bounds.evaluation.results import load_eval, merge_evaluations, save_eva
 from llm_bounds.message.complexity import Complexity, message_complexity
 from llm_bounds.message.format import decode_message
 from llm_bounds.message.quantize import Quantized
+from llm_bounds.subspace.registry import state_sha256
 from llm_bounds.subspace.sublora import SubLoRAConfig, SubLoRAModel, build_sublora
 from llm_bounds.subspace.train import resolve_device
 
@@ -168,6 +169,7 @@ class RunContext:
     holds: str = "z = 0"                # what the model's z is now: "z = 0", "trained z", "fp32 z" or a message sha256
     _decoded: dict[str, Quantized] = field(default_factory=dict, repr=False)
     _evaluations: dict[tuple[str, str], EvalResult] = field(default_factory=dict, repr=False)
+    _weights_sha256: str | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, cfg: RunConfig, prepared=None) -> "RunContext":
@@ -211,6 +213,14 @@ class RunContext:
             elif n > 0:
                 sample_ids[name] = sample_units(units[name].num_units, n, cfg.seed_for(cfg.sample_purpose(name)))
         return cls(cfg, tokenizer, corpus, model, units, sample_ids, prefix)
+
+    def weights_sha256(self) -> str:
+        """sha256 of the pretrained base weights' state (:func:`~llm_bounds.subspace.registry.state_sha256`;
+        "" for a seeded init), hashed once per run: the run key and the certificate both name it. The
+        LoRA weights are applied by a functional call, so the state is the same whatever z holds."""
+        if self._weights_sha256 is None:
+            self._weights_sha256 = state_sha256(self.model.lm) if self.cfg.init == "pretrained" else ""
+        return self._weights_sha256
 
     def tokens(self, sample: str) -> np.ndarray:
         """The stream a sample's units are cut from."""

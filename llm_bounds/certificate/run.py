@@ -43,7 +43,6 @@ from llm_bounds.core.errors import RunError, require
 from llm_bounds.core.files import json_default, write_atomic
 from llm_bounds.data.baselines import baseline_bits_per_byte
 from llm_bounds.data.cache import default_cache_dir
-from llm_bounds.subspace.registry import state_sha256
 from llm_bounds.evaluation.evaluate import EvalResult
 from llm_bounds.evaluation.results import load_eval, save_eval
 from llm_bounds.message.format import encode_message
@@ -197,7 +196,7 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started
     # the settings as given (resumes compare them); the certificate's config names the resolved targets
     created = folder.claim(RunKey(config=cfg.to_dict(), data_content_hash=ctx.corpus.content_hash,
                                   tokenizer_fingerprint=ctx.corpus.tokenizer_fingerprint, code=code_fingerprint(),
-                                  weights=state_sha256(ctx.model.lm) if cfg.init == "pretrained" else ""))
+                                  weights=ctx.weights_sha256()))
     try:
         message, cert = certified_run(ctx, folder, progress)
     except TrainingDiverged as e:

@@ -28,9 +28,9 @@ import torch
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.progress import progress_bar
 from llm_bounds.data.scoring import UnitSet, unit_windows
-from llm_bounds.evaluation.token_metrics import token_metrics
 from llm_bounds.bound.concentration import betting_lambda_grid
 from llm_bounds.bound.smoothing import check_alpha_vocab, smoothed_loss_range
+from llm_bounds.evaluation.token_metrics import token_metrics
 
 DEFAULT_KS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 50, 100)
 

@@ -330,14 +330,16 @@ def state_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def weights_source(name: str, init: str, model: nn.Module | None = None, seed: int = 0) -> dict:
+def weights_source(name: str, init: str, model: nn.Module | None = None, seed: int = 0,
+                   state_hash: str | None = None) -> dict:
     """Where the base weights come from, for the certificate.
 
     Scratch: ``{"init": "scratch", "name", "seed"}`` (reproducible from the seed, costs no bits).
     Pretrained: also ``"source"`` (hub id, resolved local path or package file) and ``"sha256"`` of
     the state, which pins the exact weights the bound was computed with; needs the loaded ``model``.
     GGUF: also the file's ``"gguf_sha256"`` and the ``"dequantized_dtype"``; a packaged checkpoint
-    also its ``"licence"``.
+    also its ``"licence"``. ``state_hash``: the model's :func:`state_sha256`, when the caller
+    already has it (it reads every weight).
     """
     info = {"init": init, "name": name}
     if init == "scratch":
@@ -354,5 +356,5 @@ def weights_source(name: str, init: str, model: nn.Module | None = None, seed: i
             info["licence"] = PACKAGED[name].licence
     else:
         info["source"] = str(p.resolve()) if p.is_dir() else f"huggingface:{name}"
-    info["sha256"] = state_sha256(model)
+    info["sha256"] = state_hash or state_sha256(model)
     return info
