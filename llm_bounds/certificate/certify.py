@@ -7,6 +7,7 @@ format is public), bits per byte, error rates in [0, 1].
 from __future__ import annotations
 
 import math
+import re
 
 from llm_bounds.bound.smoothing import random_guess_bits
 from llm_bounds.certificate.config import RunConfig
@@ -22,6 +23,24 @@ from llm_bounds.subspace.registry import weights_source
 # 3: with every token scored (n = all), the token-level complexity term is the betting bound (#15)
 # 4: the betting bound in its ratio form; joint claims and the tuning charge stated (#23)
 CERTIFICATE_VERSION = 4
+
+# The keys whose value is an upper bound (read "at most"), as paths of the certificate: the headline
+# bounds (token and document level, bits per token and per byte, top-k errors, the Hoeffding comparison),
+# every bound and upper confidence bound under ``terms``, the decomposition's rows after the empirical one,
+# and the message's proven coding overhead. The verifier refuses a claimed value below its own by more than
+# float noise and lets a larger (weaker) one pass; tests/test_verify_tamper.py checks that every key named
+# like a bound in a real certificate is listed here.
+UPPER_BOUND_PATH = re.compile(
+    r"(doc_)?bound_bpd|bound_bits_per_byte|bound_bpd_hoeffding|(doc_)?top\d+_error_bound"
+    r"|terms\.\w+\.(nll|top\d+)\.(bound|full_empirical_ucb|centred_sq_ucb)"
+    r"|terms\.\w+\.nll_per_alpha\[\d+\]\.bound"
+    r"|decomposition\[[12]\]\.(bpd|bits_per_byte)"
+    r"|message_report\.overhead_bound_bits")
+
+
+def is_upper_bound(path: str) -> bool:
+    """Whether the certificate key at ``path`` (``a.b[0].c``) states an upper bound (:data:`UPPER_BOUND_PATH`)."""
+    return UPPER_BOUND_PATH.fullmatch(path) is not None
 
 
 def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunFolder | None = None) -> dict:
@@ -94,6 +113,7 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
         "message_bytes": len(message),
         "data_content_hash": corpus.content_hash,
         "tokenizer_fingerprint": corpus.tokenizer_fingerprint,
+        "token_stream_sha256": corpus.stream_sha256(),
         "z_hat_sha256": sha256_hex(q.values().tobytes()),
     }
     for k in TOPK_REPORTED:
@@ -109,6 +129,7 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
             cert[f"doc_top{k}_error_empirical"] = doc_bounds[f"top{k}"]["empirical"]
     cert["recipe"] = {"name": cfg.preset, "reason": cfg.recipe_reason}
     cert["claims"] = claims_statement(cfg)
+    cert["claims"]["not_counted"] = hoeffding_statement(cert["claims"])
     charged = cfg.configs_compared * cfg.preset_tuning
     cert["tuning_charge"] = {"configs_compared": cfg.configs_compared, "preset_tuning": cfg.preset_tuning,
                              "bits": math.log2(charged), "subsample_delta_split": charged}
@@ -157,6 +178,16 @@ def pretrained_assumptions(cfg: RunConfig) -> str:
     return text + (f" A model pretrained on web text has probably seen {cfg.dataset!r} ({seen}), so this figure "
                    "demonstrates the pipeline; it is not evidence that the model generalizes. To certify that, pass "
                    "--unseen-dataset PATH with text the weights never saw (for example written after their release).")
+
+
+def hoeffding_statement(claims: dict) -> str:
+    """What the Hoeffding figure is: informational, not one of the reported claims (certificate and
+    ``summary.md``). Counting it would split δ one more way under ``--joint-claims`` and loosen every
+    claim for a number that is only a comparison of inequalities."""
+    return (f"Informational, for comparison: bound_bpd_hoeffding (terms.token_hoeffding) is the same data with "
+            f"Hoeffding in every term, computed at delta {claims['delta_each']:g}. It is not one of the "
+            f"{claims['count']} reported claims and their statement does not cover it: quoted beside them, it adds "
+            "one more delta to the union bound.")
 
 
 def decomposition(cert: dict) -> list[dict]:

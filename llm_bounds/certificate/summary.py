@@ -111,7 +111,9 @@ def render_summary(cert: dict) -> str:
             f"centred second moment {nll['delta_variance']:.3g}",
             f"- loss range Δ = {nll['loss_range']:.3f} bits at α = {nll['alpha']}; complexity term by "
             f"{nll['complexity_method']}, subsample term by {nll['subsample_method']}",
-            f"- the same data with Hoeffding in every term: {cert['bound_bpd_hoeffding']:.4f} bits per token",
+            f"- informational, not a claim: the same data with Hoeffding in every term gives "
+            f"{cert['bound_bpd_hoeffding']:.4f} bits per token (at δ = {cert['claims']['delta_each']:g}; not one of the "
+            f"{cert['claims']['count']} reported bounds, and the joint-claims statement below does not cover it)",
             "",
             "## What is certified",
             "",

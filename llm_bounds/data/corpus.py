@@ -250,6 +250,11 @@ class Corpus:
     def num_heldout_tokens(self) -> int:
         return int(len(self.heldout_tokens))
 
+    def stream_sha256(self) -> dict[str, str]:
+        """The sha256 of each token stream (``train``, ``heldout``: :func:`token_stream_sha256`), the
+        exact tokens a certificate's units score, so the verifier can compare its own streams with them."""
+        return {"train": token_stream_sha256(self.train_tokens), "heldout": token_stream_sha256(self.heldout_tokens)}
+
     def summary(self) -> dict:
         """Counts as a JSON-ready dict."""
         return {"content_hash": self.content_hash, "tokenizer_fingerprint": self.tokenizer_fingerprint,
@@ -257,6 +262,15 @@ class Corpus:
                 "heldout_documents": self.num_heldout_documents, "train_tokens": self.num_train_tokens,
                 "heldout_tokens": self.num_heldout_tokens, "train_bytes": self.train_bytes,
                 "heldout_bytes": self.heldout_bytes}
+
+
+def token_stream_sha256(tokens: np.ndarray, chunk: int = 1 << 20) -> str:
+    """sha256 (hex) of a token stream's ids written as little-endian uint32, whatever dtype holds
+    them (uint16 or uint32, a memmap or an array), so the same ids hash the same on every host."""
+    h = hashlib.sha256()
+    for start in range(0, len(tokens), chunk):
+        h.update(np.asarray(tokens[start:start + chunk]).astype("<u4").tobytes())
+    return h.hexdigest()
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
