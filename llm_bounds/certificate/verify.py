@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import RunContext
 from llm_bounds.certificate.stages import RunFolder
+from llm_bounds.certificate.supplied import Supplied, check_supplied
 from llm_bounds.core.environment import differences, environment
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.files import json_default, sha256_hex
@@ -66,6 +68,39 @@ def compare(claimed, derived, rtol: float, path: str = "") -> list[str]:
     return []
 
 
+@dataclass
+class Verification:
+    """The verdict on a certificate: ``ok`` when every re-derived number matches, the mismatches
+    (``problems``) and ``notes`` as one line each, and the re-derived certificate (``derived``: the
+    certified part, the same keys as ``certificate.json``; also readable as attributes, e.g.
+    ``bound_bits_per_byte``)."""
+
+    path: Path                 # the certificate.json verified
+    problems: list[str]
+    notes: list[str]
+    derived: dict
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __getattr__(self, name):
+        derived = self.__dict__.get("derived") or {}
+        if name in derived:
+            return derived[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (the re-derived keys: "
+                             f"{', '.join(list(derived)[:8])}, ...)")
+
+    def __repr__(self) -> str:
+        verdict = "verified" if self.ok else f"NOT verified: {len(self.problems)} mismatches"
+        bound = self.derived.get("bound_bits_per_byte")
+        return f"Verification({verdict}, bound {bound:.4f} bits per byte, path={str(self.path)!r})" \
+            if bound is not None else f"Verification({verdict}, path={str(self.path)!r})"
+
+
 def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: list[str] | None = None) -> list[str]:
     """Re-derive the certificate at ``path`` (or ``path/certificate.json`` for a run's folder);
     returns the list of mismatches (empty: verified). Differences of environment are appended to
@@ -74,6 +109,18 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: l
     Raises :class:`llm_bounds.core.errors.BoundInputError` (a one-line reason) when the certificate or the
     message cannot be read, the message hash differs, or the message does not decode.
     """
+    result = rederive(path, rtol, progress)
+    if notes is not None:
+        notes += result.notes
+    return result.problems
+
+
+def rederive(path, rtol: float = 1e-6, progress: bool = True, supplied: Supplied | None = None) -> Verification:
+    """:func:`verify_certificate` with its whole verdict: the mismatches, the notes and the
+    re-derived numbers. ``supplied``: the model and tokenizer objects a certificate of objects was
+    computed with (:mod:`llm_bounds.certificate.supplied`); any others are refused by their hash
+    before any work."""
+    notes: list[str] = []
     require(math.isfinite(rtol) and 0.0 <= rtol <= 1e-2, f"the float tolerance must lie in [0, 0.01], got {rtol!r}")
     path = Path(path)
     if path.is_dir():  # the run's output folder: its certificate
@@ -99,8 +146,9 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: l
             f"message.bin has sha256 {digest[:16]}…, the certificate says {str(cert.get('message_sha256'))[:16]}…: "
             "the message is not the one certified")
     decode_message(message)  # a corrupted message raises MessageError here
+    check_supplied(supplied, cert, path)
     cfg = RunConfig.from_dict({**REPRODUCING_VALUES, **cert.get("config", {})})
-    ctx = RunContext.build(cfg)
+    ctx = RunContext.build(cfg, supplied=supplied)
     require(ctx.corpus.content_hash == cert.get("data_content_hash"),
             f"the dataset {cfg.dataset!r} here differs from the certified one (content hash "
             f"{ctx.corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
@@ -108,14 +156,13 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: l
     changed = differences(cert.get("environment"), here)
     if changed:
         rtol = max(rtol, OTHER_ENVIRONMENT_RTOL)
-        if notes is not None:
-            notes += [f"verifying under another environment ({line})" for line in changed]
-            notes.append(f"the message must decode to the same model (checked exactly); floats compared to {rtol:g}")
+        notes += [f"verifying under another environment ({line})" for line in changed]
+        notes.append(f"the message must decode to the same model (checked exactly); floats compared to {rtol:g}")
     derived = json.loads(json.dumps(certify(ctx, message, progress=progress), default=json_default))
     cert = dict(cert, config=cfg.to_dict())  # with the defaults of config keys added later
     problems = compare(cert, derived, rtol)
     older = [p for p in problems if p.endswith(": missing from the certificate")
              and p.split(":")[0] in ADDED_LATER]
-    if notes is not None and older:
+    if older:
         notes.append(f"written before these descriptive keys existed: {', '.join(p.split(':')[0] for p in older)}")
-    return [p for p in problems if p not in older]
+    return Verification(path, [p for p in problems if p not in older], notes, derived)
