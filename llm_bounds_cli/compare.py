@@ -47,8 +47,8 @@ def plot_png(rows: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    p = OneLineParser(prog="compare.py", description="Compare bounds across model sizes: the same data, budget and seeds for every model.")
+def main(argv=None, prog: str = "compare.py") -> int:
+    p = OneLineParser(prog=prog, description="Compare bounds across model sizes: the same data, budget and seeds for every model.")
     p.add_argument("--models", default=",".join(LADDER),
                    help="comma list (default: the CPU ladder); published checkpoints such as gpt2,gpt2-medium,gpt2-large "
                         "and local folders are pretrained unless --init scratch")
@@ -85,10 +85,10 @@ def main(argv=None) -> int:
                               intrinsic_dim=args.intrinsic_dim, max_steps=args.max_steps, n_samples=args.n_samples,
                               **data)
     except BoundInputError as e:
-        print(f"compare.py: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except RunError as e:
-        print(f"compare.py: failed: {e}", file=sys.stderr)
+        print(f"{prog}: failed: {e}", file=sys.stderr)
         return 1
     print(markdown_table(rows))
     print(f"wrote {args.out}/comparison.md, comparison.csv, comparison.png")

@@ -1,8 +1,12 @@
-"""argparse helpers shared by the command lines: one-line usage errors (exit 2), comma lists and escapes."""
+"""argparse helpers shared by the command lines: one-line usage errors (exit 2), the readers of
+comma lists and escapes (:mod:`llm_bounds.certificate.flags`) as argparse types, and a parser
+option from a row of a flag table."""
 from __future__ import annotations
 
 import argparse
-import math
+
+from llm_bounds.certificate import flags
+from llm_bounds.core.errors import BoundInputError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -12,46 +16,33 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def int_list(text: str) -> tuple[int, ...]:
-    """A non-empty comma list of integers."""
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        values = ()
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}")
-    return values
+def argparse_type(reader):
+    """``reader`` (text -> value, raising BoundInputError) as an argparse type: its one-line message
+    becomes the usage error."""
+    def read(text: str):
+        try:
+            return reader(text)
+        except BoundInputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    read.__name__ = reader.__name__
+    return read
 
 
-def float_list(text: str) -> tuple[float, ...]:
-    """A non-empty comma list of finite numbers."""
-    try:
-        values = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        values = ()
-    if not values or not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"expected a comma list of finite numbers, got {text!r}")
-    return values
+int_list = argparse_type(flags.int_list)
+float_list = argparse_type(flags.float_list)
+unescape = flags.unescape
+count_or_all = argparse_type(flags.count_or_all)
 
 
-def unescape(text: str) -> str:
-    """``\\n``, ``\\t``, ``\\r`` and ``\\\\`` as the characters they name (the rest unchanged)."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "ntr\\":
-            out.append({"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[text[i + 1]])
-            i += 2
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def count_or_all(text: str):
-    """An integer, or the word ``all``."""
-    if text == "all":
-        return "all"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
+def add_flag(parser: argparse.ArgumentParser, flag: flags.Flag) -> None:
+    """The option of one row of a flag table (:class:`llm_bounds.certificate.flags.Flag`)."""
+    kwargs = dict(dest=flag.dest, help=flag.help or None)
+    if flag.reads == "switch":
+        kwargs["action"] = "store_true"
+    elif flag.reads == "const":
+        kwargs.update(action="store_const", const=flag.const)
+    elif flag.reads in ("int", "float"):
+        kwargs["type"] = flags.READERS[flag.reads]   # argparse's own message: "invalid int value: 'x'"
+    elif flag.reads != "str":
+        kwargs["type"] = argparse_type(flags.READERS[flag.reads])
+    parser.add_argument(flag.option, **kwargs)

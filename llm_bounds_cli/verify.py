@@ -13,8 +13,8 @@ from llm_bounds_cli.parsing import OneLineParser
 MAX_RTOL = 1e-2  # the loosest float tolerance accepted (relative)
 
 
-def verify_main(argv=None) -> int:
-    p = OneLineParser(prog="verify.py", description="Re-derive a certificate from its message and check every number.")
+def verify_main(argv=None, prog: str = "verify.py") -> int:
+    p = OneLineParser(prog=prog, description="Re-derive a certificate from its message and check every number.")
     p.add_argument("certificate", type=Path, help="path to certificate.json (message.bin must sit beside it)")
     p.add_argument("--rtol", type=float, default=1e-6,
                    help=f"relative tolerance for floats that are not upper bounds, at most {MAX_RTOL:g} (default 1e-6); "
@@ -23,21 +23,21 @@ def verify_main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if not (math.isfinite(args.rtol) and 0.0 <= args.rtol <= MAX_RTOL):
-        print(f"verify.py: error: --rtol must lie in [0, {MAX_RTOL:g}], got {args.rtol!r}; a looser tolerance would "
+        print(f"{prog}: error: --rtol must lie in [0, {MAX_RTOL:g}], got {args.rtol!r}; a looser tolerance would "
               "accept an edited certificate", file=sys.stderr)
         return 2
     try:
         result = verify(args.certificate, rtol=args.rtol, progress=not args.quiet)
     except BoundInputError as e:
-        print(f"verify.py: not verified: {e}", file=sys.stderr)
+        print(f"{prog}: not verified: {e}", file=sys.stderr)
         return 1
     print("\n".join(rederived_lines(result.derived)), flush=True)
     for line in result.notes + result.looser:
-        print(f"verify.py: note: {line}", file=sys.stderr)
+        print(f"{prog}: note: {line}", file=sys.stderr)
     if result.problems:
         for line in result.problems[:20]:
-            print(f"verify.py: mismatch: {line}", file=sys.stderr)
-        print(f"verify.py: not verified ({len(result.problems)} mismatches)", file=sys.stderr)
+            print(f"{prog}: mismatch: {line}", file=sys.stderr)
+        print(f"{prog}: not verified ({len(result.problems)} mismatches)", file=sys.stderr)
         return 1
     looser = len(result.looser)
     print("verified" + (f" ({looser} upper bound{'s' if looser > 1 else ''} claimed looser than re-derived: weaker "

@@ -6,7 +6,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a module may import its own layer and the layers before it
 LAYERS = ["llm_bounds.core", "llm_bounds.subspace", "llm_bounds.data", "llm_bounds.message", "llm_bounds.bound",
-          "llm_bounds.evaluation", "llm_bounds.certificate", "llm_bounds_cli"]
+          "llm_bounds.evaluation", "llm_bounds.certificate", "llm_bounds.api", "llm_bounds_cli"]
+# in no layer: the package's front door (lazy exports of llm_bounds.api) and `python -m llm_bounds`, a
+# program that nothing imports and the one module of the package that may import the command lines
+OUTSIDE_LAYERS = ("llm_bounds.__init__", "llm_bounds.__main__")
 
 
 def layer_of(module: str) -> int | None:
@@ -31,7 +34,14 @@ def modules():
 
 
 def test_every_module_belongs_to_a_layer():
-    assert [m for m, _ in modules() if layer_of(m) is None and m not in ("llm_bounds.__init__",)] == []
+    assert [m for m, _ in modules() if layer_of(m) is None and m not in OUTSIDE_LAYERS] == []
+
+
+def test_the_library_never_imports_the_command_lines():
+    bad = [f"{m} imports {i}" for m, p in modules() if m.startswith("llm_bounds.") and m != "llm_bounds.__main__"
+           for i in imports(p) if i.split(".")[0] == "llm_bounds_cli"]
+    assert bad == []
+    assert [m for m, p in modules() for i in imports(p) if i == "llm_bounds.__main__"] == []
 
 
 def upward_imports(mods) -> list[str]:

@@ -139,7 +139,7 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
     cert["message_report"] = {k: v for k, v in message_report(q, message).items()
                               if k != "complexity"}
     cert["data"] = corpus.summary()
-    cert["weights"] = weights_info(cfg, model, ctx.weights_sha256())
+    cert["weights"] = weights_info(cfg, model, ctx.weights_sha256(), ctx.object_sha256)
     cert["config"] = cfg.to_dict()
     cert["sublora_config"] = model.config.to_dict()
     return cert
@@ -154,12 +154,13 @@ def tokens_per_byte(m: int, m_bytes: int) -> float:
     return m / m_bytes
 
 
-def weights_info(cfg: RunConfig, model, state_hash: str) -> dict:
-    """Where the base weights come from (with their hash ``state_hash``, the LoRA targets, and for
-    pretrained weights the assumptions the bound rests on, in words)."""
+def weights_info(cfg: RunConfig, model, state_hash: str, object_sha256: str | None = None) -> dict:
+    """Where the base weights come from (with their hash ``state_hash``, a model object's
+    ``object_sha256``, the LoRA targets, and for pretrained weights the assumptions the bound rests
+    on, in words)."""
 
     info = weights_source(cfg.model, cfg.init, model.lm if cfg.init == "pretrained" else None,
-                          seed=cfg.seed_for("init"), state_hash=state_hash or None)
+                          seed=cfg.seed_for("init"), state_hash=state_hash or None, object_sha256=object_sha256)
     info["lora_targets"] = [] if cfg.subspace_params == "all" else list(model.config.target_modules)
     info["output_head_tied"] = bool(model.embeddings_tied())
     if cfg.init == "pretrained":

@@ -18,6 +18,7 @@ from llm_bounds.bound.generalization import generalization_bound
 from llm_bounds.bound.smoothing import smoothed_loss_range
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.stages import RunFolder
+from llm_bounds.certificate.supplied import Supplied
 from llm_bounds.core import distributed
 from llm_bounds.core.environment import available_memory_bytes
 from llm_bounds.core.errors import require
@@ -170,31 +171,37 @@ class RunContext:
     _decoded: dict[str, Quantized] = field(default_factory=dict, repr=False)
     _evaluations: dict[tuple[str, str], EvalResult] = field(default_factory=dict, repr=False)
     _weights_sha256: str | None = field(default=None, repr=False)
+    object_sha256: str | None = None    # a model object's state as the user gave it (certificate.supplied)
 
     @classmethod
-    def build(cls, cfg: RunConfig, prepared=None) -> "RunContext":
+    def build(cls, cfg: RunConfig, prepared=None, supplied: Supplied | None = None) -> "RunContext":
         """Load the data, build the untrained model (z = 0, eval mode), the units and the samples.
 
         ``prepared`` (a :class:`llm_bounds.certificate.plan.Prepared` of this ``cfg``) supplies the
-        tokenizer, corpus and base model already loaded. The context's ``cfg`` names the LoRA
+        tokenizer, corpus and base model already loaded; without it, ``supplied`` holds the model or
+        tokenizer objects ``cfg`` names (the verifier's). The context's ``cfg`` names the LoRA
         targets the model got (``auto`` resolved), so that a certificate says what was targeted.
         """
         cfg.validate()
+        base, object_sha256 = None, None
         if prepared is not None:
             require(prepared.cfg is cfg, "internal error: the prepared run belongs to another config")
             tokenizer, corpus = prepared.tokenizer, prepared.corpus
+            base, object_sha256 = prepared.take_base(), prepared.object_sha256
         else:
-            tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
+            given_tok = supplied.tokenizer if supplied is not None else None
+            tokenizer = given_tok or get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
             corpus = build_corpus(load_documents(cfg.dataset, separator=cfg.separator), tokenizer,
                                   heldout_fraction=cfg.heldout_fraction, seed=cfg.seed_for("heldout"))
+            if supplied is not None and supplied.model is not None:
+                base, object_sha256 = supplied.fresh_base(tokenizer.vocab_size), supplied.model_sha256
         grid = ScoringGrid(cfg.window, cfg.stride)
         units = {"token": make_units("token", grid, corpus.num_train_tokens),
                  "document": make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets),
                  "heldout": make_units("token", grid, corpus.num_heldout_tokens)}
         sizes = {"token": cfg.n_samples, "document": cfg.n_documents, "heldout": cfg.heldout_samples}
         check_sample_memory(cfg, units, sizes)
-        model = build_sublora(sublora_config(cfg, tokenizer.vocab_size),
-                              base=prepared.take_base() if prepared is not None else None)
+        model = build_sublora(sublora_config(cfg, tokenizer.vocab_size), base=base)
         prefix = window_prefix(cfg, tokenizer)
         shift = 0 if prefix is None else 1
         context = model_context_length(model.lm)
@@ -212,7 +219,7 @@ class RunContext:
                 sample_ids[name] = np.arange(units[name].num_units, dtype=np.int64)
             elif n > 0:
                 sample_ids[name] = sample_units(units[name].num_units, n, cfg.seed_for(cfg.sample_purpose(name)))
-        return cls(cfg, tokenizer, corpus, model, units, sample_ids, prefix)
+        return cls(cfg, tokenizer, corpus, model, units, sample_ids, prefix, object_sha256=object_sha256)
 
     def weights_sha256(self) -> str:
         """sha256 of the pretrained base weights' state (:func:`~llm_bounds.subspace.registry.state_sha256`;

@@ -18,6 +18,7 @@ from torch import nn
 from llm_bounds.certificate.config import RunConfig, preset_config
 from llm_bounds.certificate.context import window_prefix
 from llm_bounds.certificate.recipe import Facts, Recipe, choose_recipe, model_kind, recipe_config
+from llm_bounds.certificate.supplied import Supplied
 from llm_bounds.core.errors import require
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
 from llm_bounds.data.tokenizers import Tokenizer, get_tokenizer
@@ -41,6 +42,7 @@ class Prepared:
     corpus: Corpus
     base: nn.Module | None
     seconds: dict = field(default_factory=dict)   # loading time by part (tokenizer, corpus, model)
+    object_sha256: str | None = None              # the state of a model object as the user gave it
 
     def take_base(self) -> nn.Module:
         """The loaded base model, once (adapters are injected into it in place)."""
@@ -62,14 +64,20 @@ def settings_check(overrides: dict, preset: str | None) -> RunConfig:
     return cfg
 
 
-def prepare(overrides: dict, preset: str | None = None, progress: bool = True, cache: bool = True) -> Prepared:
+def prepare(overrides: dict, preset: str | None = None, progress: bool = True, cache: bool = True,
+            supplied: Supplied | None = None) -> Prepared:
     """Load the data and the base model once, then choose the recipe; ``cache=False`` writes no
-    token cache (a dry run writes nothing)."""
+    token cache (a dry run writes nothing). ``supplied``: a model or tokenizer object used in place
+    of loading one by name (``overrides`` hold their names, :meth:`Supplied.overrides`)."""
     early = settings_check(overrides, preset)
+    given_model = supplied is not None and supplied.model is not None
     seconds = {}
     t = time.perf_counter()
     log(progress, f"[load] the {early.tokenizer} tokenizer")
-    tokenizer = get_tokenizer(early.tokenizer, early.tokenizer_dir)
+    if supplied is not None and supplied.tokenizer is not None:
+        tokenizer = supplied.tokenizer
+    else:
+        tokenizer = get_tokenizer(early.tokenizer, early.tokenizer_dir)
     seconds["tokenizer"] = time.perf_counter() - t
     t = time.perf_counter()
     log(progress, f"[load] {early.dataset}: documents, held-out split, tokens")
@@ -79,9 +87,12 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     seconds["corpus"] = time.perf_counter() - t
     t = time.perf_counter()
     what = "reading and converting the pretrained weights" if early.init == "pretrained" else "a seeded init"
-    log(progress, f"[load] {early.model}: {what}")
-    base = build_base_model(early.model, tokenizer.vocab_size, init=early.init, seed=early.seed_for("init"),
-                            progress=progress)
+    log(progress, f"[load] {early.model}: {'a copy of the object in float32' if given_model else what}")
+    if given_model:
+        base = supplied.fresh_base(tokenizer.vocab_size)
+    else:
+        base = build_base_model(early.model, tokenizer.vocab_size, init=early.init, seed=early.seed_for("init"),
+                                progress=progress)
     seconds["model"] = time.perf_counter() - t
     facts = Facts(kind=model_kind(early.model, early.init), params=int(sum(p.numel() for p in base.parameters())),
                   vocab_size=tokenizer.vocab_size, device=resolve_device(early.device).type,
@@ -92,4 +103,4 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     changed = [k for k in LOADED if getattr(cfg, k) != getattr(early, k)]
     require(not changed, f"internal error: the recipe {recipe.name} changed {changed}")
     log(progress, f"[recipe] {recipe.name}: {recipe.reason}")
-    return Prepared(cfg, recipe, tokenizer, corpus, base, seconds)
+    return Prepared(cfg, recipe, tokenizer, corpus, base, seconds, supplied.model_sha256 if given_model else None)

@@ -168,7 +168,8 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
     return best["message"], [{k: v for k, v in r.items() if k != "message"} for r in results]
 
 
-def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started: float | None = None) -> dict:
+def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started: float | None = None,
+        notes: bool = True) -> dict:
     """Run every stage, write ``message.bin``, ``certificate.json`` and ``summary.md``; return the certificate.
 
     Bad input raises :class:`BoundInputError` before ``out`` exists (or is changed); a run that
@@ -176,7 +177,9 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started
     nothing in them can be used (divergence). ``prepared``: the data and base model of ``cfg``,
     already loaded (:func:`llm_bounds.certificate.plan.prepare`). ``started``: the
     ``time.perf_counter()`` at which this run's work began (its loading included), for the
-    estimate; default: when the process started (a command line's imports included).
+    estimate; default: when the process started (a command line's imports included). ``notes``:
+    print a note on stderr when the run is estimated at over an hour (off: no output at all
+    without ``progress``).
     """
     t0 = time.perf_counter()
     cfg.validate()
@@ -190,7 +193,7 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started
                            f"d = {ctx.model.d}")
     estimate = estimate_run(ctx, None if started is None else time.perf_counter() - started)
     log_progress(progress, describe(estimate))
-    if estimate["cheaper"] and distributed.is_main():
+    if notes and estimate["cheaper"] and distributed.is_main():
         print(f"bound.py: note: this run is estimated at {estimate['seconds'] / 3600:.1f} hours; "
               f"{estimate['cheaper']}", file=sys.stderr, flush=True)
     # the settings as given (resumes compare them); the certificate's config names the resolved targets

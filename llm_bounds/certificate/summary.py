@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 from llm_bounds.data.baselines import COMPRESSORS
+from llm_bounds.subspace.registry import is_object_name
+
+
+CERTIFIED_STATEMENT = ("With probability at least 1 − δ over the training data and the evaluation sample, the average "
+                       "conditional expected smoothed loss of the decoded model at the training contexts is at most the "
+                       "token-level bound (Lotfi et al., NeurIPS 2024). "
+                       "The document-level bound assumes the documents are i.i.d. (Lotfi et al., ICML 2024).")
 
 
 def _f(x, digits=4) -> str:
@@ -63,6 +70,22 @@ def tuning_sentence(cert: dict) -> str:
             f"{t['subsample_delta_split']} ways.")
 
 
+def from_objects(cert: dict) -> bool:
+    """True when the certificate's model or tokenizer was an object held in memory (which only the
+    Python entry point can hand to the verifier)."""
+    config = cert.get("config") or {}
+    return any(is_object_name(config.get(k)) for k in ("model", "tokenizer"))
+
+
+def verify_instruction(cert: dict, path: str = "certificate.json") -> str:
+    """How to verify the certificate at ``path``, as the end of "Check it ...": the command line, or
+    for a certificate of objects the Python call that hands the verifier the same objects."""
+    if from_objects(cert):
+        folder = "RUN_DIR" if path == "certificate.json" else path.removesuffix("/certificate.json")
+        return f"from Python with the same objects: `llm_bounds.verify('{folder}', model=obj, tokenizer=tok)`"
+    return f"with `python scripts/verify.py {path}`"
+
+
 def render_summary(cert: dict) -> str:
     """``summary.md``: the headline table, where the bits go, and what the numbers assume."""
     out = [f"# Generalization bound: {cert['model']} on {cert['dataset']} ({cert['tokenizer']} tokens)", ""]
@@ -117,18 +140,18 @@ def render_summary(cert: dict) -> str:
             "",
             "## What is certified",
             "",
-            "With probability at least 1 − δ over the training data and the evaluation sample, the average "
-            "conditional expected smoothed loss of the decoded model at the training contexts is at most the "
-            "token-level bound (Lotfi et al., NeurIPS 2024). "
-            "The document-level bound assumes the documents are i.i.d. (Lotfi et al., ICML 2024).",
+            CERTIFIED_STATEMENT,
             "",
             f"**Joint claims.** {cert['claims']['statement']}",
             "",
             tuning_sentence(cert),
             "",
             f"Message: `message.bin`, {cert['message_bytes']} bytes, sha256 `{cert['message_sha256']}`. "
-            "Check it with `python scripts/verify.py certificate.json`."]
-    if w.get("init") == "pretrained":
+            f"Check it {verify_instruction(cert)}."]
+    if w.get("source") == "object":
+        out += ["", f"Weights: a model object held in memory, its state as given sha256 `{w.get('object_sha256')}` "
+                    f"(with the adapters: `{w.get('sha256')}`)."]
+    elif w.get("init") == "pretrained":
         gguf = f", GGUF file sha256 `{w['gguf_sha256']}` dequantized to {w['dequantized_dtype']}" if "gguf_sha256" in w else ""
         out += ["", f"Weights: {w.get('source')}, state sha256 `{w.get('sha256')}`{gguf}."]
     if w.get("lora_targets"):

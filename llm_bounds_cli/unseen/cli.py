@@ -17,8 +17,8 @@ from llm_bounds_cli.unseen.build import EXPECTED_SHA256, build_unseen_corpus, de
 PROG = "unseen_corpus.py"
 
 
-def unseen_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=PROG, description="Build the unseen corpus: release notes of 34 pinned PyPI sdists, "
+def unseen_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = OneLineParser(prog=prog, description="Build the unseen corpus: release notes of 34 pinned PyPI sdists, "
                                              "kept only where first published after 2024-11-30, as one JSONL file "
                                              f"with a pinned sha256 ({EXPECTED_SHA256[:16]}...).")
     p.add_argument("--out", type=Path, default=None,
@@ -58,23 +58,23 @@ def check_cache_folder(path: Path) -> Path:
     return path
 
 
-def unseen_corpus_main(argv=None) -> int:
-    args = unseen_parser().parse_args(argv)
+def unseen_corpus_main(argv=None, prog: str = PROG) -> int:
+    args = unseen_parser(prog).parse_args(argv)
     try:
         out = check_file_destination(args.out if args.out is not None else default_output(), "--out")
         cache = check_cache_folder(args.cache if args.cache is not None else default_sdist_cache())
         manifest = check_file_destination(args.manifest, "--manifest") if args.manifest is not None else None
         require(manifest is None or manifest.resolve() != out.resolve(), "--manifest and --out name the same file")
         path, digest, stats = build_unseen_corpus(out, cache, download=not args.offline, manifest=manifest,
-                                                  log=lambda message: print(f"{PROG}: {message}", file=sys.stderr))
+                                                  log=lambda message: print(f"{prog}: {message}", file=sys.stderr))
     except BoundInputError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except RunError as e:
-        print(f"{PROG}: failed: {e}", file=sys.stderr)
+        print(f"{prog}: failed: {e}", file=sys.stderr)
         return 1
     print(f"sha256 {digest}  {path}")
     if not stats["matches_pinned"]:
         return 1
-    print(f"{PROG}: matches the pinned sha256; pass it with --unseen-dataset {path}", file=sys.stderr)
+    print(f"{prog}: matches the pinned sha256; pass it with --unseen-dataset {path}", file=sys.stderr)
     return 0
