@@ -12,12 +12,14 @@ from pathlib import Path
 from llm_bounds.certificate.context import RunContext
 from llm_bounds.certificate.estimate import estimate_run
 from llm_bounds.certificate.plan import prepare, settings_check
-from llm_bounds.certificate.run import run
+from llm_bounds.certificate.recipe import model_kind, recipe_name
+from llm_bounds.certificate.run import key_of, run
 from llm_bounds.certificate.stages import RunFolder, check_destination
 from llm_bounds.certificate.summary import format_table
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import BoundInputError, RunError, require
 from llm_bounds.core.files import json_default
+from llm_bounds.subspace.train import resolve_device
 from llm_bounds_cli.parsing import OneLineParser, count_or_all, float_list, int_list, unescape
 
 
@@ -120,6 +122,12 @@ def config_from_args(args):
     return settings_check(overrides_from_args(args), args.preset)
 
 
+def default_out(early, preset: str | None, model: str | None) -> Path:
+    """``runs/<recipe>-<model>``, the folder of a run without ``--out``, known before anything loads."""
+    name = recipe_name(preset, model, model_kind(early.model, early.init), resolve_device(early.device).type)
+    return Path("runs") / f"{name}-{Path(early.model).name}"
+
+
 def bound_main(argv=None) -> int:
 
     args = bound_parser().parse_args(argv)
@@ -128,22 +136,26 @@ def bound_main(argv=None) -> int:
         if args.out is not None:
             check_destination(args.out)  # before anything is loaded
         overrides = overrides_from_args(args)
-        settings_check(overrides, args.preset)  # every setting that needs no data, before anything loads
-        if args.out is not None and not args.dry_run:
-            RunFolder(Path(args.out)).check({**overrides, **({"preset": args.preset} if args.preset else {})})
+        early = settings_check(overrides, args.preset)  # every setting that needs no data, before anything loads
+        out = Path(args.out) if args.out is not None else default_out(early, args.preset, overrides.get("model"))
+        folder = RunFolder(check_destination(out))
+        # a folder the run would refuse is refused now, dry run or not: its settings here, its data
+        # once loaded (before the model is built), its whole key once the model is built
+        folder.check({**overrides, **({"preset": args.preset} if args.preset else {})})
         distributed.init_from_env(overrides.get("device", "auto"))  # a no-op unless launched by torchrun
         progress = progress and distributed.is_main()
-        prepared = prepare(overrides, args.preset, progress=progress, cache=not args.dry_run)
+        prepared = prepare(overrides, args.preset, progress=progress, cache=not args.dry_run, folder=folder)
         cfg = prepared.cfg
         if args.dry_run:
+            folder.check(cfg.to_dict())  # the settings the recipe resolved
             ctx = RunContext.build(cfg, prepared)
+            if folder.holds_run():
+                folder.check_key(key_of(cfg, ctx), ctx.cfg.to_dict())
             plan = {"recipe": {"name": prepared.recipe.name, "reason": prepared.recipe.reason},
                     "config": ctx.cfg.to_dict(), "estimate": estimate_run(ctx)}
             if distributed.is_main():
                 print(json.dumps(plan, indent=1, default=json_default))
             return 0
-        out = Path(args.out) if args.out is not None else Path("runs") / f"{cfg.preset}-{Path(cfg.model).name}"
-        check_destination(out)
         cert = run(cfg, out, progress=progress, prepared=prepared)
     except BoundInputError as e:
         if distributed.is_main():

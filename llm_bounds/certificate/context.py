@@ -172,12 +172,14 @@ class RunContext:
     _weights_sha256: str | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, cfg: RunConfig, prepared=None) -> "RunContext":
+    def build(cls, cfg: RunConfig, prepared=None, folder: RunFolder | None = None) -> "RunContext":
         """Load the data, build the untrained model (z = 0, eval mode), the units and the samples.
 
         ``prepared`` (a :class:`llm_bounds.certificate.plan.Prepared` of this ``cfg``) supplies the
         tokenizer, corpus and base model already loaded. The context's ``cfg`` names the LoRA
         targets the model got (``auto`` resolved), so that a certificate says what was targeted.
+        ``folder``: the run's folder, whose key the data must agree with before the model is built
+        (:meth:`RunFolder.check_loaded`; a prepared run was checked while it loaded).
         """
         cfg.validate()
         if prepared is not None:
@@ -185,8 +187,11 @@ class RunContext:
             tokenizer, corpus = prepared.tokenizer, prepared.corpus
         else:
             tokenizer = get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
+            window_prefix(cfg, tokenizer)  # a bos prefix the tokenizer lacks fails before the corpus
             corpus = build_corpus(load_documents(cfg.dataset, separator=cfg.separator), tokenizer,
                                   heldout_fraction=cfg.heldout_fraction, seed=cfg.seed_for("heldout"))
+            if folder is not None:
+                folder.check_loaded(str(resolve_device(cfg.device)), corpus.content_hash, corpus.tokenizer_fingerprint)
         grid = ScoringGrid(cfg.window, cfg.stride)
         units = {"token": make_units("token", grid, corpus.num_train_tokens),
                  "document": make_units("document", grid, corpus.num_train_tokens, corpus.train_doc_offsets),

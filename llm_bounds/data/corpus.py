@@ -21,9 +21,10 @@ from typing import Iterable
 
 import numpy as np
 
+from llm_bounds.core.environment import TOKENIZATION_LIBRARIES, library_versions
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.errors import RunError
-from llm_bounds.core.files import write_atomic
+from llm_bounds.core.files import require_no_symlink_loop, write_atomic
 from llm_bounds.core.hub import hub_offline_unless_reachable
 from llm_bounds.data.cache import default_cache_dir, prune_cache, touch
 from llm_bounds.data.tokenizers import Tokenizer
@@ -163,6 +164,7 @@ def load_documents(dataset: str = "kjv", *, text_field: str = "text", separator:
         source = _hf_documents(dataset[3:], text_field, hf_config, hf_split, streaming)
     else:
         path = Path(dataset).expanduser()
+        require_no_symlink_loop(path, "--dataset")  # a loop is not "does not exist"
         if not path.exists():
             looks_like_path = os.sep in dataset or "." in Path(dataset).name
             what = f"file or folder {dataset!r} does not exist" if looks_like_path else f"unknown dataset {dataset!r}"
@@ -284,14 +286,16 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
     """Split ``documents`` into train / held-out (seeded, whole documents) and tokenize both streams.
 
     Cached under ``cache_dir`` (default :func:`llm_bounds.data.cache.default_cache_dir`; ``False``
-    disables the cache) by a key of the content hash, the tokenizer fingerprint and the split
-    parameters; the cache is pruned to its size limit (:mod:`llm_bounds.data.cache`).
+    disables the cache) by a key of the content hash, the tokenizer fingerprint, the split
+    parameters and the versions of the tokenization libraries (and Python); the cache is pruned
+    to its size limit (:mod:`llm_bounds.data.cache`).
     """
     require(len(documents) > 0 and any(d.strip() for d in documents),
             "the corpus is empty; point --dataset at text with at least one non-empty document")
     chash = content_hash(documents)
     held = heldout_indices(len(documents), heldout_fraction, seed)
-    key_src = json.dumps([CACHE_FORMAT, chash, tokenizer.fingerprint, float(heldout_fraction), int(seed)])
+    key_src = json.dumps([CACHE_FORMAT, chash, tokenizer.fingerprint, float(heldout_fraction), int(seed),
+                          library_versions(TOKENIZATION_LIBRARIES)])  # a new release may split text otherwise
     key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
     dtype = token_dtype(tokenizer.vocab_size)
 
