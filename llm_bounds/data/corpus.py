@@ -221,7 +221,8 @@ class Corpus:
     """Train and held-out token streams (``EOD d1 EOD d2 EOD ...``) with their document offsets and counts.
 
     ``*_doc_offsets`` has one entry per document plus the stream length; ``*_bytes`` counts the
-    UTF-8 bytes of the documents' text.
+    UTF-8 bytes of the documents' text, ``*_doc_bytes`` those of each document (what bits per byte
+    divides by: :mod:`llm_bounds.data.text_bytes`).
     """
 
     train_tokens: np.ndarray
@@ -235,6 +236,8 @@ class Corpus:
     eod_id: int
     train_bytes: int
     heldout_bytes: int
+    train_doc_bytes: np.ndarray
+    heldout_doc_bytes: np.ndarray
 
     @property
     def num_train_documents(self) -> int:
@@ -298,6 +301,10 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                           library_versions(TOKENIZATION_LIBRARIES)])  # a new release may split text otherwise
     key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
     dtype = token_dtype(tokenizer.vocab_size)
+    is_held = np.zeros(len(documents), dtype=bool)
+    is_held[held] = True
+    doc_bytes = np.array([len(d.encode("utf-8")) for d in documents], dtype=np.int64)
+    per_doc = dict(train_doc_bytes=doc_bytes[~is_held], heldout_doc_bytes=doc_bytes[is_held])
 
     cache = None
     if cache_dir is not False:
@@ -315,12 +322,11 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                     train_doc_offsets=offsets["train"], heldout_doc_offsets=offsets["heldout"],
                     heldout_document_ids=offsets["heldout_ids"], content_hash=chash,
                     tokenizer_fingerprint=tokenizer.fingerprint, vocab_size=tokenizer.vocab_size,
-                    eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"])
+                    eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"],
+                    **per_doc)
             except (OSError, ValueError, KeyError):
                 pass  # an entry pruned or damaged meanwhile: tokenize again
 
-    is_held = np.zeros(len(documents), dtype=bool)
-    is_held[held] = True
     train_docs = [d for d, h in zip(documents, is_held) if not h]
     held_docs = [d for d, h in zip(documents, is_held) if h]
     train_tokens, train_offsets = _stream(tokenizer.encode_arrays(train_docs), tokenizer.eod_id, dtype)
@@ -329,8 +335,8 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                     heldout_doc_offsets=held_offsets, heldout_document_ids=held, content_hash=chash,
                     tokenizer_fingerprint=tokenizer.fingerprint, vocab_size=tokenizer.vocab_size,
                     eod_id=tokenizer.eod_id,
-                    train_bytes=sum(len(d.encode("utf-8")) for d in train_docs),
-                    heldout_bytes=sum(len(d.encode("utf-8")) for d in held_docs))
+                    train_bytes=int(per_doc["train_doc_bytes"].sum()),
+                    heldout_bytes=int(per_doc["heldout_doc_bytes"].sum()), **per_doc)
     if cache is not None:
         try:
             cache.mkdir(parents=True, exist_ok=True)
