@@ -80,6 +80,13 @@ def test_recipes_tuned_on_the_certified_data_charge_their_tuning():
     assert ngram.values["preset_tuning"] == PRESETS["default"]["preset_tuning"] == 2 ** 10
 
 
+def test_the_pretrained_presets_charge_their_tuning_and_the_default_and_smoke_are_unchanged():
+    """#29: the pretrained presets' values and window-prefix rule were chosen on the corpora they certify."""
+    charged = {name: preset_config(name).preset_tuning for name in PRESETS}
+    assert charged == {"smoke": 1, "default": 2 ** 10, "paper": 1, "pretrained": RECIPE_TUNING_CHARGE,
+                       "pretrained-smoke": RECIPE_TUNING_CHARGE}
+
+
 def test_a_given_window_or_a_short_context_keeps_the_grid_valid():
     given = choose_recipe(None, "m", SMOL, {"window": 128, "batch_size": 2}).values
     assert (given["window"], given["stride"], given["batch_size"]) == (128, 128, 2)

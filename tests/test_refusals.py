@@ -3,6 +3,7 @@ leaves no folder; a run that cannot finish says why in one line (exit 1); a stag
 under other data, settings or code; two runs never share a folder.
 
 The command lines run in this process (``bound_main`` and friends), so a traceback fails the test."""
+import contextlib
 import errno
 import fcntl
 import json
@@ -35,6 +36,7 @@ def corpus(tmp_path_factory):
     (d / "number.jsonl").write_text('{"text": "fine words"}\n{"text": 123}\n')
     (d / "not.gguf").write_bytes(b"PK\x03\x04 a zip file, not a checkpoint")
     (d / "afile").write_text("x")
+    (d / "loop").symlink_to(d / "loop")  # a link to itself
     return d
 
 
@@ -58,6 +60,11 @@ BAD = {  # case: (arguments, the words the one line must contain)
     "a billion samples": (lambda c, o: ["--n-samples", "1000000000"], "GiB to evaluate"),
     "jsonl null text": (lambda c, o: ["--dataset", str(c / "null.jsonl")], "null.jsonl:2: the 'text' field is NoneType"),
     "jsonl number text": (lambda c, o: ["--dataset", str(c / "number.jsonl")], "number.jsonl:2: the 'text' field is int"),
+    "dataset is a symlink loop": (lambda c, o: ["--dataset", str(c / "loop")], "loop is a symlink loop"),
+    "out inside a symlink loop": (lambda c, o: ["--out", str(c / "loop" / "run")], "loop, a symlink loop"),
+    "model is a symlink loop": (lambda c, o: ["--model", str(c / "loop"), "--init", "pretrained"],
+                                "loop is a symlink loop (links that lead back to themselves)"),
+    "bos prefix without a bos token": (lambda c, o: ["--window-prefix", "bos"], "has no beginning-of-sequence token"),
 }
 
 
@@ -68,7 +75,7 @@ def test_bad_input_is_one_line_exit_2_before_any_work_and_leaves_no_folder(case,
     argv = QUICK + data(corpus) + ["--out", str(out)] + args(corpus, out)
     assert bound_main(argv) == 2
     line = one_line(capsys)
-    assert words in line, line
+    assert words in line and "does not exist" not in line, line
     assert not out.exists()
 
 
@@ -171,7 +178,9 @@ def test_a_stage_is_keyed_by_settings_data_tokenizer_and_code(tmp_path):
               "other data": RunKey({"seed": 0}, "b" * 64, "bytes-v1", "c1"),
               "another tokenizer": RunKey({"seed": 0}, "a" * 64, "gpt2", "c1"),
               "another version of llm-bounds": RunKey({"seed": 0}, "a" * 64, "bytes-v1", "c2"),
-              "other weights under the same model name": RunKey({"seed": 0}, "a" * 64, "bytes-v1", "c1", "w2")}
+              "other weights under the same model name": RunKey({"seed": 0}, "a" * 64, "bytes-v1", "c1", "w2"),
+              "another environment (torch unset then, 9.9 now)": RunKey({"seed": 0}, "a" * 64, "bytes-v1", "c1", "",
+                                                                        {"versions": {"torch": "9.9"}})}
     folder = RunFolder(tmp_path / "o")
     folder.claim(key)
     folder.unlock()
@@ -266,3 +275,147 @@ def test_pruning_removes_the_completeness_marker_first_and_a_partial_entry_is_a_
     monkeypatch.setattr(type(tmp_path), "unlink", unlink)
     assert prune_cache(tmp_path, keep="none", limit=0) == [entry]
     assert removed[0] == ".json" and not list(tmp_path.iterdir())
+
+
+# --- #29: checked before work -------------------------------------------------------------------------
+
+def refuse_loading(monkeypatch, *what):
+    """Make loading the corpus or building the model fail the test: a refusal must come first."""
+    import llm_bounds.certificate.context as context_module
+    import llm_bounds.certificate.plan as plan_module
+
+    for module in (plan_module, context_module):
+        for name in what:
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail(f"{name} ran before the refusal"))
+
+
+@pytest.fixture(scope="module")
+def done(corpus, tmp_path_factory):
+    """A finished quick run: its folder holds stages/key.json and certificate.json."""
+    out = tmp_path_factory.mktemp("done") / "run"
+    assert bound_main(QUICK + data(corpus) + ["--out", str(out)]) == 0
+    return out
+
+
+@contextlib.contextmanager
+def edited(corpus, old, new):
+    """The corpus with ``old`` replaced by ``new``, restored afterwards (the finished run's data file)."""
+    path = corpus / "corpus.txt"
+    text = path.read_text()
+    path.write_text(text.replace(old, new))
+    try:
+        yield
+    finally:
+        path.write_text(text)
+
+
+def copy_of(done, tmp_path, stages=True):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(done, out)
+    if not stages:
+        shutil.rmtree(out / "stages")
+    return out
+
+
+def test_a_bos_prefix_the_tokenizer_lacks_is_refused_before_the_corpus(corpus, tmp_path, capsys, monkeypatch):
+    refuse_loading(monkeypatch, "build_corpus", "load_documents")
+    assert bound_main(QUICK + data(corpus) + ["--window-prefix", "bos", "--out", str(tmp_path / "run")]) == 2
+    assert "--window-prefix bos: the tokenizer 'bytes' has no beginning-of-sequence token" in one_line(capsys)
+    with pytest.raises(BoundInputError, match="no beginning-of-sequence token"):  # the library path too
+        from llm_bounds.certificate.context import RunContext
+        RunContext.build(preset_config("smoke", window_prefix="bos"))
+
+
+@pytest.mark.parametrize("stages", [True, False], ids=["stages", "certificate only"])
+def test_changed_data_is_refused_before_the_model_is_built(stages, corpus, done, tmp_path, capsys, monkeypatch):
+    out = copy_of(done, tmp_path, stages)
+    before = (out / "certificate.json").read_bytes()
+    refuse_loading(monkeypatch, "build_base_model")
+    with edited(corpus, "god", "the lord"):
+        assert bound_main(QUICK + data(corpus) + ["--out", str(out)]) == 2
+    line = one_line(capsys)
+    words = "was started on other data" if stages else "holds a certificate of other data"
+    assert words in line and "choose a new --out" in line, line
+    assert (out / "certificate.json").read_bytes() == before and (out / "stages").is_dir() == stages
+
+
+def test_a_dry_run_says_what_the_run_would_refuse(corpus, done, tmp_path, capsys, monkeypatch):
+    out = copy_of(done, tmp_path)
+    listing = sorted(str(p) for p in out.rglob("*"))
+    assert bound_main(QUICK + data(corpus) + ["--out", str(out), "--seed", "3", "--dry-run"]) == 2
+    assert "holds a run with different settings (seed 0 then, 3 now)" in one_line(capsys)
+    with monkeypatch.context() as m, edited(corpus, "earth", "world"):
+        refuse_loading(m, "build_base_model")
+        assert bound_main(QUICK + data(corpus) + ["--out", str(out), "--dry-run"]) == 2
+        assert "was started on other data" in one_line(capsys)
+    assert bound_main(QUICK + data(corpus) + ["--out", str(out), "--dry-run"]) == 0  # the same run: a plan
+    assert json.loads(capsys.readouterr().out)["config"]["seed"] == 0
+    assert sorted(str(p) for p in out.rglob("*")) == listing  # a dry run writes nothing
+
+
+def test_a_certificate_without_stages_is_not_replaced_by_other_settings(corpus, done, tmp_path, capsys, monkeypatch):
+    """The reported case: after deleting only stages/, a run with other settings replaced certificate.json."""
+    out = copy_of(done, tmp_path, stages=False)
+    before = (out / "certificate.json").read_bytes()
+    with monkeypatch.context() as m:
+        refuse_loading(m, "build_corpus", "build_base_model")
+        assert bound_main(QUICK + data(corpus) + ["--out", str(out), "--seed", "1"]) == 2
+        line = one_line(capsys)
+        assert "holds a certificate.json with different settings (seed 0 then, 1 now)" in line, line
+    assert (out / "certificate.json").read_bytes() == before and not (out / "stages").exists()
+    # a setting resolved only once the model is built (the window prefix) is compared before the run starts
+    cert = json.loads(before)
+    (out / "certificate.json").write_text(json.dumps(dict(cert, config=dict(cert["config"], window_prefix="bos"))))
+    assert bound_main(QUICK + data(corpus) + ["--out", str(out)]) == 2
+    assert "window_prefix 'bos' then, 'none' now" in one_line(capsys) and not (out / "stages").exists()
+    (out / "certificate.json").write_bytes(before)
+    assert bound_main(QUICK + data(corpus) + ["--out", str(out)]) == 0  # the same settings may run again
+    assert json.loads((out / "certificate.json").read_text())["message_sha256"] == cert["message_sha256"]
+
+
+def test_a_run_resumes_only_in_the_environment_it_was_started_in(corpus, done, tmp_path, capsys, monkeypatch):
+    """#29: stages from another host or library version are not mixed into this environment's certificate."""
+    from importlib import metadata
+
+    out = copy_of(done, tmp_path)
+    key = json.loads((out / "stages" / "key.json").read_text())
+    assert "threads" not in key["environment"] and key["environment"]["versions"]["tokenizers"]
+    key["environment"]["versions"]["torch"] = "0.0.1"
+    key["environment"]["cpu_capability"] = "NONE"
+    (out / "stages" / "key.json").write_text(json.dumps(key))
+    refuse_loading(monkeypatch, "build_base_model")
+    assert bound_main(QUICK + data(corpus) + ["--out", str(out)]) == 2
+    line = one_line(capsys)
+    here = metadata.version("torch")
+    assert "was started in another environment" in line and f"torch 0.0.1 then, {here} now" in line, line
+    assert "cpu_capability NONE then" in line and "resume it where it was started" in line, line
+
+
+def test_the_environment_key_leaves_out_the_thread_count():
+    import torch
+
+    from llm_bounds.core.environment import results_environment
+
+    threads = torch.get_num_threads()
+    first = results_environment("cpu")
+    try:
+        torch.set_num_threads(max(1, threads - 1) if threads > 1 else 2)
+        assert results_environment("cpu") == first
+    finally:
+        torch.set_num_threads(threads)
+    assert {"device", "cpu_capability", "kernel_settings", "versions", "cpu"} <= set(first)
+
+
+def test_the_corpus_cache_is_keyed_by_the_tokenization_libraries(tmp_path, monkeypatch):
+    import llm_bounds.data.corpus as corpus_module
+    from llm_bounds.data.tokenizers import ByteTokenizer
+
+    docs = ["in the beginning " * 20, "was the word " * 20, "and the word " * 20]
+    corpus_module.build_corpus(docs, ByteTokenizer(), heldout_fraction=0.34, seed=0, cache_dir=tmp_path)
+    real = corpus_module.library_versions
+    monkeypatch.setattr(corpus_module, "library_versions", lambda names: dict(real(names), tokenizers="0.0.1"))
+    corpus_module.build_corpus(docs, ByteTokenizer(), heldout_fraction=0.34, seed=0, cache_dir=tmp_path)
+    assert len({p.name.split(".")[0] for p in tmp_path.iterdir()}) == 2  # an upgrade tokenizes again

@@ -25,6 +25,7 @@ from llm_bounds.core.errors import require
 from llm_bounds.core.files import sha256_hex
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
 from llm_bounds.data.scoring import ScoringGrid, UnitSet, make_units
+from llm_bounds.data.text_bytes import byte_cumsum
 from llm_bounds.data.tokenizers import ByteTokenizer, Tokenizer, get_tokenizer
 from llm_bounds.evaluation.evaluate import (EvalResult, evaluate_units, evaluation_memory_bytes, model_context_length,
                                            sample_units)
@@ -171,16 +172,20 @@ class RunContext:
     _decoded: dict[str, Quantized] = field(default_factory=dict, repr=False)
     _evaluations: dict[tuple[str, str], EvalResult] = field(default_factory=dict, repr=False)
     _weights_sha256: str | None = field(default=None, repr=False)
+    _byte_cumsums: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     object_sha256: str | None = None    # a model object's state as the user gave it (certificate.supplied)
 
     @classmethod
-    def build(cls, cfg: RunConfig, prepared=None, supplied: Supplied | None = None) -> "RunContext":
+    def build(cls, cfg: RunConfig, prepared=None, supplied: Supplied | None = None,
+              folder: RunFolder | None = None) -> "RunContext":
         """Load the data, build the untrained model (z = 0, eval mode), the units and the samples.
 
         ``prepared`` (a :class:`llm_bounds.certificate.plan.Prepared` of this ``cfg``) supplies the
         tokenizer, corpus and base model already loaded; without it, ``supplied`` holds the model or
         tokenizer objects ``cfg`` names (the verifier's). The context's ``cfg`` names the LoRA
         targets the model got (``auto`` resolved), so that a certificate says what was targeted.
+        ``folder``: the run's folder, whose key the data must agree with before the model is built
+        (:meth:`RunFolder.check_loaded`; a prepared run was checked while it loaded).
         """
         cfg.validate()
         base, object_sha256 = None, None
@@ -191,8 +196,11 @@ class RunContext:
         else:
             given_tok = supplied.tokenizer if supplied is not None else None
             tokenizer = given_tok or get_tokenizer(cfg.tokenizer, cfg.tokenizer_dir)
+            window_prefix(cfg, tokenizer)  # a bos prefix the tokenizer lacks fails before the corpus
             corpus = build_corpus(load_documents(cfg.dataset, separator=cfg.separator), tokenizer,
                                   heldout_fraction=cfg.heldout_fraction, seed=cfg.seed_for("heldout"))
+            if folder is not None:
+                folder.check_loaded(str(resolve_device(cfg.device)), corpus.content_hash, corpus.tokenizer_fingerprint)
             if supplied is not None and supplied.model is not None:
                 base, object_sha256 = supplied.fresh_base(tokenizer.vocab_size), supplied.model_sha256
         grid = ScoringGrid(cfg.window, cfg.stride)
@@ -280,6 +288,7 @@ class RunContext:
                               autocast_dtype=torch.bfloat16 if cfg.eval_dtype == "bfloat16" else None,
                               token_nbytes=self.tokenizer.token_nbytes, vocab_size=self.tokenizer.vocab_size,
                               progress=progress and distributed.is_main(), prefix_id=self.prefix_id)
+        part.num_bytes = self.unit_bytes(sample, part.unit_ids)  # the text's bytes, not the pieces' (text_bytes)
         if distributed.world_size() == 1:
             return part
         return merge_evaluations(distributed.gather_objects(part))
@@ -321,12 +330,18 @@ class RunContext:
             return ids[ids < 256].astype(np.uint8).tobytes()
         return self.tokenizer.decode(ids.tolist()).encode("utf-8")
 
+    def unit_bytes(self, sample: str, unit_ids: np.ndarray) -> np.ndarray:
+        """UTF-8 bytes of the text each unit of ``sample`` scores (exact per document:
+        :func:`~llm_bounds.data.text_bytes.position_nbytes`), int64 [len(unit_ids)]."""
+        stream = "heldout" if sample == "heldout" else "train"
+        if stream not in self._byte_cumsums:
+            self._byte_cumsums[stream] = byte_cumsum(self.corpus, stream, self.tokenizer.token_nbytes)
+        units, c = self.units[sample], self._byte_cumsums[stream]
+        return c[units.score_end[unit_ids]] - c[units.score_start[unit_ids]]
+
     def scored_bytes(self) -> int:
         """UTF-8 bytes of all targets the token-level units score (the per-byte conversion of the full risk)."""
-        units = self.units["token"]
-        nb = np.asarray(self.tokenizer.token_nbytes, dtype=np.int64)[np.asarray(self.corpus.train_tokens, dtype=np.int64)]
-        csum = np.concatenate([[0], np.cumsum(nb)])
-        return int((csum[units.score_end] - csum[units.score_start]).sum())
+        return int(self.unit_bytes("token", np.arange(self.units["token"].num_units)).sum())
 
 
 def unit_stats(res: EvalResult, vocab_size: int) -> dict[str, dict[float, float]]:

@@ -14,12 +14,14 @@ from llm_bounds.certificate.context import RunContext
 from llm_bounds.certificate.estimate import estimate_run
 from llm_bounds.certificate.flags import RUN_LEVEL, flag_defaults
 from llm_bounds.certificate.plan import Prepared, prepare, settings_check
-from llm_bounds.certificate.run import run
+from llm_bounds.certificate.recipe import model_kind, recipe_name
+from llm_bounds.certificate.run import key_of, run
 from llm_bounds.certificate.stages import RunFolder, check_destination
 from llm_bounds.certificate.supplied import Supplied
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import require
 from llm_bounds.subspace.registry import is_object_name
+from llm_bounds.subspace.train import resolve_device
 
 
 def overrides_from_flags(values: dict, supplied: Supplied | None = None) -> dict:
@@ -51,34 +53,46 @@ def overrides_from_flags(values: dict, supplied: Supplied | None = None) -> dict
     return {k: v for k, v in overrides.items() if v is not None}
 
 
-def default_out(cfg) -> Path:
-    """Where a run without ``--out`` writes: ``runs/<preset>-<model>`` (an object's name without its colon)."""
-    return Path("runs") / f"{cfg.preset}-{Path(cfg.model).name.replace(':', '-')}"
+def default_out(early, preset: str | None, model: str | None) -> Path:
+    """Where a run without ``--out`` writes, known before anything loads: ``runs/<recipe>-<model>``
+    (an object's name without its colon)."""
+    name = recipe_name(preset, model, model_kind(early.model, early.init), resolve_device(early.device).type)
+    return Path("runs") / f"{name}-{Path(early.model).name.replace(':', '-')}"
 
 
 def prepare_from_flags(values: dict, progress: bool,
-                       supplied: Supplied | None = None) -> tuple[Prepared, dict, bool]:
-    """Check every setting that needs no data (and the destination) before anything loads, then load
-    the data and the base model once and choose the recipe; returns the prepared run, the values and
-    whether this process shows progress (under ``torchrun`` only rank 0 does)."""
+                       supplied: Supplied | None = None) -> tuple[Prepared, dict, bool, RunFolder]:
+    """Check every setting that needs no data and the destination before anything loads, then load
+    the data and the base model once and choose the recipe; returns the prepared run, the values,
+    whether this process shows progress (under ``torchrun`` only rank 0 does) and the run's folder.
+
+    A folder the run would refuse is refused as early as possible, dry run or not: its settings
+    here, its data once loaded (before the model is built), its whole key once the model is built."""
     values = {**flag_defaults(), **values}
     if values["out"] is not None:
         check_destination(values["out"])  # before anything is loaded
     overrides = overrides_from_flags(values, supplied)
     preset = values["preset"]
-    settings_check(overrides, preset)  # every setting that needs no data, before anything loads
-    if values["out"] is not None and not values["dry_run"]:
-        RunFolder(Path(values["out"])).check({**overrides, **({"preset": preset} if preset else {})})
+    early = settings_check(overrides, preset)  # every setting that needs no data, before anything loads
+    out = Path(values["out"]) if values["out"] is not None else default_out(early, preset, overrides.get("model"))
+    folder = RunFolder(check_destination(out))
+    folder.check({**overrides, **({"preset": preset} if preset else {})})
     distributed.init_from_env(overrides.get("device", "auto"))  # a no-op unless launched by torchrun
     progress = progress and distributed.is_main()
-    prepared = prepare(overrides, preset, progress=progress, cache=not values["dry_run"], supplied=supplied)
-    return prepared, values, progress
+    prepared = prepare(overrides, preset, progress=progress, cache=not values["dry_run"], supplied=supplied,
+                       folder=folder)
+    return prepared, values, progress, folder
 
 
 def plan_from_flags(values: dict, progress: bool = False, supplied: Supplied | None = None) -> dict:
-    """``--dry-run``: the recipe, the resolved settings and the estimated cost, writing nothing."""
-    prepared, _, _ = prepare_from_flags({**values, "dry_run": True}, progress, supplied)
-    ctx = RunContext.build(prepared.cfg, prepared)
+    """``--dry-run``: the recipe, the resolved settings and the estimated cost, writing nothing; an
+    ``--out`` the run would refuse is refused the same way."""
+    prepared, _, _, folder = prepare_from_flags({**values, "dry_run": True}, progress, supplied)
+    cfg = prepared.cfg
+    folder.check(cfg.to_dict())  # the settings the recipe resolved
+    ctx = RunContext.build(cfg, prepared)
+    if folder.holds_run():
+        folder.check_key(key_of(cfg, ctx), ctx.cfg.to_dict())
     return {"recipe": {"name": prepared.recipe.name, "reason": prepared.recipe.reason},
             "config": ctx.cfg.to_dict(), "estimate": estimate_run(ctx)}
 
@@ -88,8 +102,5 @@ def run_from_flags(values: dict, progress: bool = True, supplied: Supplied | Non
     """The whole run of these flag values: returns the certificate and the folder it was written to.
     ``notes``: print the note on stderr when the run is estimated at over an hour; ``started``: as
     :func:`llm_bounds.certificate.run.run`'s."""
-    prepared, values, progress = prepare_from_flags({**values, "dry_run": False}, progress, supplied)
-    cfg = prepared.cfg
-    out = Path(values["out"]) if values["out"] is not None else default_out(cfg)
-    check_destination(out)
-    return run(cfg, out, progress=progress, prepared=prepared, started=started, notes=notes), out
+    prepared, values, progress, folder = prepare_from_flags({**values, "dry_run": False}, progress, supplied)
+    return run(prepared.cfg, folder.out, progress=progress, prepared=prepared, started=started, notes=notes), folder.out

@@ -18,8 +18,10 @@ from torch import nn
 from llm_bounds.certificate.config import RunConfig, preset_config
 from llm_bounds.certificate.context import window_prefix
 from llm_bounds.certificate.recipe import Facts, Recipe, choose_recipe, model_kind, recipe_config
+from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.certificate.supplied import Supplied
 from llm_bounds.core.errors import require
+from llm_bounds.core.files import require_no_symlink_loop
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
 from llm_bounds.data.tokenizers import Tokenizer, get_tokenizer
 from llm_bounds.evaluation.evaluate import model_context_length
@@ -58,17 +60,25 @@ def log(progress: bool, msg: str) -> None:
 
 def settings_check(overrides: dict, preset: str | None) -> RunConfig:
     """Every check that needs no data, before anything loads: the explicit settings on the preset
-    named (or, while the recipe is not yet known, on the default's values)."""
+    named (or, while the recipe is not yet known, on the default's values), and no path among them
+    a symlink loop."""
     cfg = preset_config(preset or "default", **overrides)
+    for flag, name in (("--dataset", "dataset"), ("--model", "model"), ("--tokenizer", "tokenizer"),
+                       ("--tokenizer-dir", "tokenizer_dir")):
+        value = getattr(cfg, name)
+        if isinstance(value, str) and value != "":
+            require_no_symlink_loop(value[3:] if name == "dataset" and value.startswith("hf:") else value, flag)
     check_model_name(cfg.model, cfg.init)  # an unknown name or missing weights fail here, in seconds
     return cfg
 
 
 def prepare(overrides: dict, preset: str | None = None, progress: bool = True, cache: bool = True,
-            supplied: Supplied | None = None) -> Prepared:
+            supplied: Supplied | None = None, folder: RunFolder | None = None) -> Prepared:
     """Load the data and the base model once, then choose the recipe; ``cache=False`` writes no
     token cache (a dry run writes nothing). ``supplied``: a model or tokenizer object used in place
-    of loading one by name (``overrides`` hold their names, :meth:`Supplied.overrides`)."""
+    of loading one by name (``overrides`` hold their names, :meth:`Supplied.overrides`). ``folder``:
+    the run's ``--out``, whose key and certificate the data must agree with (checked before the
+    model is built: :meth:`RunFolder.check_loaded`)."""
     early = settings_check(overrides, preset)
     given_model = supplied is not None and supplied.model is not None
     seconds = {}
@@ -78,6 +88,7 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
         tokenizer = supplied.tokenizer
     else:
         tokenizer = get_tokenizer(early.tokenizer, early.tokenizer_dir)
+    window_prefix(early, tokenizer)  # --window-prefix bos with a tokenizer that has none fails here
     seconds["tokenizer"] = time.perf_counter() - t
     t = time.perf_counter()
     log(progress, f"[load] {early.dataset}: documents, held-out split, tokens")
@@ -85,6 +96,8 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
                           heldout_fraction=early.heldout_fraction, seed=early.seed_for("heldout"),
                           cache_dir=None if cache else False)
     seconds["corpus"] = time.perf_counter() - t
+    if folder is not None:  # other data into an existing --out fails here, before the model is built
+        folder.check_loaded(str(resolve_device(early.device)), corpus.content_hash, corpus.tokenizer_fingerprint)
     t = time.perf_counter()
     what = "reading and converting the pretrained weights" if early.init == "pretrained" else "a seeded init"
     log(progress, f"[load] {early.model}: {'a copy of the object in float32' if given_model else what}")

@@ -130,6 +130,17 @@ def model_kind(model: str, init: str | None) -> str:
     return "scratch" if init == "scratch" or is_seeded_only(model) else "pretrained"
 
 
+def recipe_name(preset: str | None, model: str | None, kind: str, device: str) -> str:
+    """The name of the recipe :func:`choose_recipe` picks, known before anything loads: ``preset``
+    when given, ``default`` for the default's model, else by the model's ``kind`` and the ``device``
+    type (``cpu``, ``cuda``). A run's default folder is named after it."""
+    if preset is not None:
+        return preset
+    if model is None or model == DEFAULT_MODEL:
+        return "default"
+    return "ngram" if kind == "ngram" else f"{kind}-{device}"
+
+
 def choose_recipe(preset: str | None, model: str | None, facts: Facts | None, given: dict | None = None) -> Recipe:
     """The recipe for these arguments (rules in the module docstring). ``facts`` is needed only
     when neither ``preset`` nor the default's model decides (rules 3 to 5). ``given``: the explicit
@@ -145,7 +156,7 @@ def choose_recipe(preset: str | None, model: str | None, facts: Facts | None, gi
         values = dict(PRESETS["default"], model=model,
                       intrinsic_dim=min(PRESETS["default"]["intrinsic_dim"], max(1, 4 * facts.params // 5)))
         return Recipe("ngram", f"an n-gram model of {facts.params:,} weights: the default's recipe", values)
-    name = f"{facts.kind}-{facts.device}"
+    name = recipe_name(None, model, facts.kind, facts.device)
     values = dict(RECIPES[name], model=model)
     given = {k: v for k, v in (given or {}).items() if v is not None}
     per_window = values["window"] // values["stride"]  # windows overlap this many times (1: not at all)

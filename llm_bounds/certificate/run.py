@@ -35,10 +35,10 @@ from llm_bounds.certificate.certify import certify, tokens_per_byte
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import RunContext, complexity_for, informational_units, log_progress
 from llm_bounds.certificate.estimate import describe, estimate_run
-from llm_bounds.certificate.stages import RunFolder, RunKey, check_destination
+from llm_bounds.certificate.stages import RunFolder, RunKey, check_destination, run_key
 from llm_bounds.certificate.summary import render_summary
 from llm_bounds.core import distributed
-from llm_bounds.core.environment import code_fingerprint, environment, process_seconds
+from llm_bounds.core.environment import environment, process_seconds
 from llm_bounds.core.errors import RunError, require
 from llm_bounds.core.files import json_default, write_atomic
 from llm_bounds.data.baselines import baseline_bits_per_byte
@@ -187,19 +187,19 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started
     folder.check(cfg.to_dict())
     if prepared is None:
         log_progress(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
-    ctx = RunContext.build(cfg, prepared)  # bad data, tokenizer or model settings fail here, before --out exists
+    ctx = RunContext.build(cfg, prepared, folder)  # bad data, tokenizer or model settings fail here, before --out exists
     log_progress(progress, f"[model] {cfg.model} ({cfg.init}): D = {ctx.model.D} weights in the subspace "
                            f"({cfg.subspace_params}{', LoRA on ' + ','.join(ctx.cfg.target_modules) if cfg.subspace_params != 'all' else ''}), "
                            f"d = {ctx.model.d}")
+    # the settings as given (resumes compare them); the certificate's config names the resolved targets
+    key = key_of(cfg, ctx)
+    folder.check_key(key, ctx.cfg.to_dict())  # before the estimate's timed steps; claim checks again under the lock
     estimate = estimate_run(ctx, None if started is None else time.perf_counter() - started)
     log_progress(progress, describe(estimate))
     if notes and estimate["cheaper"] and distributed.is_main():
         print(f"bound.py: note: this run is estimated at {estimate['seconds'] / 3600:.1f} hours; "
               f"{estimate['cheaper']}", file=sys.stderr, flush=True)
-    # the settings as given (resumes compare them); the certificate's config names the resolved targets
-    created = folder.claim(RunKey(config=cfg.to_dict(), data_content_hash=ctx.corpus.content_hash,
-                                  tokenizer_fingerprint=ctx.corpus.tokenizer_fingerprint, code=code_fingerprint(),
-                                  weights=ctx.weights_sha256()))
+    created = folder.claim(key, ctx.cfg.to_dict())
     try:
         message, cert = certified_run(ctx, folder, progress)
     except TrainingDiverged as e:
@@ -218,6 +218,13 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started
     finally:
         folder.unlock()
     return cert
+
+
+def key_of(cfg: RunConfig, ctx: RunContext) -> RunKey:
+    """The :class:`RunKey` of ``cfg`` (the settings as given) with the data, tokenizer and weights of
+    ``ctx``, in this process's code and environment."""
+    return run_key(cfg.to_dict(), str(resolve_device(cfg.device)), ctx.corpus.content_hash,
+                   ctx.corpus.tokenizer_fingerprint, ctx.weights_sha256())
 
 
 def certified_run(ctx: RunContext, folder: RunFolder, progress: bool) -> tuple[bytes, dict]:

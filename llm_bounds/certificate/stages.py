@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llm_bounds.core import distributed
+from llm_bounds.core.environment import code_fingerprint, environment_changes, results_environment
 from llm_bounds.core.errors import BoundInputError, RunError, require
-from llm_bounds.core.files import DISK_FULL, sha256_hex, write_atomic
+from llm_bounds.core.files import DISK_FULL, require_no_symlink_loop, sha256_hex, write_atomic
 
 try:
     import fcntl
@@ -32,14 +33,17 @@ except ImportError:  # not POSIX: no lock (the folder key still refuses other se
 @dataclass(frozen=True)
 class RunKey:
     """What every stage of a run depends on: the settings as given, the data (content hash), the
-    tokenizer (fingerprint), the code (:func:`llm_bounds.core.environment.code_fingerprint`) and,
-    for pretrained weights, their sha256 (a checkpoint replaced under the same name is other weights)."""
+    tokenizer (fingerprint), the code (:func:`llm_bounds.core.environment.code_fingerprint`), for
+    pretrained weights their sha256 (a checkpoint replaced under the same name is other weights), and
+    the environment that changes results (:func:`llm_bounds.core.environment.results_environment`:
+    device, CPU, kernel variables, library versions; a run is resumed only where it was started)."""
 
     config: dict
     data_content_hash: str
     tokenizer_fingerprint: str
     code: str
     weights: str = ""
+    environment: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,33 +54,82 @@ class RunKey:
 
     def differences(self, stored: dict) -> str:
         """What differs between this key and a stored one, in words ('' when nothing does)."""
-        if stored.get("code") != self.code:
-            return "was started by another version of llm-bounds"
-        if stored.get("data_content_hash") != self.data_content_hash:
-            return (f"was started on other data (content hash {str(stored.get('data_content_hash'))[:12]}… then, "
-                    f"{self.data_content_hash[:12]}… now: the dataset changed)")
-        if stored.get("tokenizer_fingerprint") != self.tokenizer_fingerprint:
-            return "was started with another tokenizer"
-        if stored.get("weights", "") != self.weights:
-            return "was started with other weights under the same model name (the checkpoint changed)"
-        return config_differences(stored.get("config"), self.config)
+        return key_differences(stored, self.to_dict())
 
 
-def config_differences(stored, config: dict) -> str:
+def run_key(config: dict, device: str, data_content_hash: str, tokenizer_fingerprint: str,
+            weights: str = "") -> RunKey:
+    """The :class:`RunKey` of a run with ``config`` (as given) on the resolved ``device`` (``cpu``,
+    ``cuda``), in this process's code and environment."""
+    return RunKey(config=config, data_content_hash=data_content_hash, tokenizer_fingerprint=tokenizer_fingerprint,
+                  code=code_fingerprint(), weights=weights, environment=results_environment(device))
+
+
+def key_differences(stored: dict, given: dict) -> str:
+    """What differs between a stored :class:`RunKey` and the fields of ``given`` (all of a key's, or
+    only those known so far: the cheap ones are checked before the model is built), in words ('' when
+    nothing does). The whole config is compared when ``given`` has one."""
+    def differs(name: str) -> bool:
+        return name in given and stored.get(name, "" if name == "weights" else None) != given[name]
+
+    if differs("code"):
+        return "was started by another version of llm-bounds"
+    if differs("environment"):
+        changes = environment_changes(stored.get("environment"), given["environment"])
+        shown = "; ".join(changes[:4]) + ("; ..." if len(changes) > 4 else "")
+        return (f"was started in another environment ({shown}), and its stages hold numbers computed there: "
+                "resume it where it was started")
+    if differs("data_content_hash"):
+        return (f"was started on other data (content hash {str(stored.get('data_content_hash'))[:12]}… then, "
+                f"{given['data_content_hash'][:12]}… now: the dataset changed)")
+    if differs("tokenizer_fingerprint"):
+        return "was started with another tokenizer"
+    if differs("weights"):
+        return "was started with other weights under the same model name (the checkpoint changed)"
+    return config_differences(stored.get("config"), given["config"]) if "config" in given else ""
+
+
+# settings a run resolves only once the model is built (a certificate records the resolved value)
+RESOLVED_IN_BUILD = ("target_modules", "window_prefix")
+
+
+def certificate_differences(cert, given: dict) -> str:
+    """What differs between a folder's ``certificate.json`` and the run about to replace it: the
+    fields of ``given`` among ``config`` (compared on its keys only; the resolved config when it
+    holds :data:`RESOLVED_IN_BUILD`), ``data_content_hash``, ``tokenizer_fingerprint`` and
+    ``weights`` (sha256, "" for a seeded init). '' when the same run may write it again."""
+    if not isinstance(cert, dict) or not isinstance(cert.get("config"), dict):
+        return "holds a certificate.json that is not a readable certificate"
+    if "data_content_hash" in given and cert.get("data_content_hash") != given["data_content_hash"]:
+        return (f"holds a certificate of other data (content hash {str(cert.get('data_content_hash'))[:12]}… then, "
+                f"{given['data_content_hash'][:12]}… now)")
+    if "tokenizer_fingerprint" in given and cert.get("tokenizer_fingerprint") != given["tokenizer_fingerprint"]:
+        return "holds a certificate made with another tokenizer"
+    weights = cert.get("weights") if isinstance(cert.get("weights"), dict) else {}
+    if "weights" in given and weights.get("sha256", "") != given["weights"]:
+        return "holds a certificate of other weights"
+    if "config" not in given:
+        return ""
+    config = json.loads(json.dumps(given["config"]))
+    return config_differences({k: cert["config"].get(k) for k in config}, config, "a certificate.json")
+
+
+def config_differences(stored, config: dict, what: str = "a run") -> str:
     """The settings that differ, in words ('' when none do)."""
     if not isinstance(stored, dict):
-        return "holds a run of an unknown format"
+        return f"holds {what} of an unknown format"
     keys = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
     if not keys:
         return ""
     shown = ", ".join(f"{k} {stored.get(k)!r} then, {config.get(k)!r} now" for k in keys[:3])
-    return f"holds a run with different settings ({shown}{', ...' if len(keys) > 3 else ''})"
+    return f"holds {what} with different settings ({shown}{', ...' if len(keys) > 3 else ''})"
 
 
 def check_destination(out) -> Path:
     """``out`` as a folder a run can write: refuses an empty name, a file, and a folder (or the
     nearest existing parent of a new one) this process cannot write. Creates nothing."""
     require(str(out).strip() != "", "--out is empty; pass the folder to write the run to, e.g. --out runs/mine")
+    require_no_symlink_loop(out, "--out")
     out = Path(out).expanduser()
     require(not out.exists() or out.is_dir(), f"--out {out} is a file; pass a folder (new or holding a run)")
     probe = out
@@ -163,37 +216,89 @@ class RunFolder:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return {}
 
+    def stored_certificate(self):
+        """The folder's ``certificate.json`` as JSON (None when there is none; {} when unreadable)."""
+        if not self.certificate.is_file():
+            return None
+        try:
+            return json.loads(self.certificate.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+
+    def holds_run(self) -> bool:
+        """True when the folder holds a run's key or certificate that a run here must agree with."""
+        return self.settings.is_file() or self.certificate.is_file()
+
+    def _refuse(self, problem: str) -> None:
+        if problem:
+            raise BoundInputError(f"{self.out} {problem}; choose a new --out or delete {self.out}")
+
     def check(self, config: dict) -> None:
         """Cheap, before the data is loaded: raise :class:`BoundInputError` if the folder holds a run
-        whose settings differ on any key of ``config`` (the whole config, or just the settings given
-        explicitly before a recipe resolves the rest); creates nothing. :meth:`claim` checks the whole key."""
+        (stages or a certificate) whose settings differ on any key of ``config`` (the whole config, or
+        just the settings given explicitly before a recipe resolves the rest); creates nothing.
+        :meth:`check_loaded` checks the data once it is loaded, :meth:`check_key` the whole key."""
         stored = self.stored_key()
         if stored is None and self.stages.is_dir() and any(self.stages.iterdir()):
             raise BoundInputError(f"{self.out} holds a run of an older llm-bounds (no stages/key.json); "
                                   f"choose a new --out or delete {self.out}")
+        config = json.loads(json.dumps(config))
         if stored is not None:
             old = stored.get("config")
             old = {k: old.get(k) for k in config} if isinstance(old, dict) else old
-            problem = config_differences(old, json.loads(json.dumps(config)))
-            if problem:
-                raise BoundInputError(f"{self.out} {problem}; choose a new --out or delete {self.out}")
+            self._refuse(config_differences(old, config))
+        cert = self.stored_certificate()
+        if cert is not None:
+            self._refuse(certificate_differences(cert, {"config": {k: v for k, v in config.items()
+                                                                   if k not in RESOLVED_IN_BUILD}}))
 
-    def claim(self, key: RunKey) -> list[Path]:
+    def check_loaded(self, device: str, data_content_hash: str, tokenizer_fingerprint: str) -> None:
+        """Once the data is loaded, before the model is built: the cheap part of the key (code,
+        environment on the resolved ``device``, data content hash, tokenizer fingerprint) against the
+        folder's key and certificate. Raises :class:`BoundInputError`; creates nothing."""
+        fields = run_key({}, device, data_content_hash, tokenizer_fingerprint).to_dict()
+        del fields["config"], fields["weights"]
+        stored = self.stored_key()
+        if stored is not None:
+            self._refuse(key_differences(stored, fields))
+        cert = self.stored_certificate()
+        if cert is not None:
+            self._refuse(certificate_differences(cert, fields))
+
+    def check_key(self, key: RunKey, resolved_config: dict | None = None) -> None:
+        """The whole ``key`` against the folder's stored key, and its data, tokenizer, weights and
+        ``resolved_config`` (the config as the certificate records it: LoRA targets and window prefix
+        resolved) against a ``certificate.json`` there, which a run with other settings must not
+        replace (the same settings may run again). Raises :class:`BoundInputError`; creates nothing."""
+        stored = self.stored_key()
+        if stored is None and self.stages.is_dir() and any(p != self.settings for p in self.stages.iterdir()):
+            stored = {}
+        if stored is not None:
+            self._refuse(key.differences(stored))
+        cert = self.stored_certificate()
+        if cert is not None:
+            self._refuse(certificate_differences(cert, {
+                "config": resolved_config if resolved_config is not None else key.config,
+                "data_content_hash": key.data_content_hash, "tokenizer_fingerprint": key.tokenizer_fingerprint,
+                "weights": key.weights}))
+
+    def claim(self, key: RunKey, resolved_config: dict | None = None) -> list[Path]:
         """Create the folder for a run with ``key`` and lock it, or resume a run started with the same key.
 
         Returns what this call created (for :meth:`release`). Raises :class:`BoundInputError` when
-        the folder holds a run under another key, and :class:`RunError` when another run holds it.
-        Under ``torchrun`` only rank 0 creates, locks, checks and writes; the other ranks wait for it.
+        the folder holds a run under another key or a certificate of another run (:meth:`check_key`),
+        and :class:`RunError` when another run holds it. Under ``torchrun`` only rank 0 creates,
+        locks, checks and writes; the other ranks wait for it.
         """
         if not distributed.is_main():
             distributed.barrier()
             self.key = key
             return []
-        created = self._claim(key)
+        created = self._claim(key, resolved_config)
         distributed.barrier()
         return created
 
-    def _claim(self, key: RunKey) -> list[Path]:
+    def _claim(self, key: RunKey, resolved_config: dict | None) -> list[Path]:
         created = []
         for p in (self.out, self.stages):
             try:
@@ -208,15 +313,13 @@ class RunFolder:
                                    "command again") from None
                 raise BoundInputError(f"cannot create {p} ({e.strerror}); pass an --out you can write") from None
         self._lock()
-        stored = self.stored_key()
-        if stored is None and any(p != self.settings for p in self.stages.iterdir()):
-            stored = {}
-        if stored is not None:
-            problem = key.differences(stored)
-            if problem:
-                self.unlock()
-                raise BoundInputError(f"{self.out} {problem}; choose a new --out or delete {self.out}")
-        else:
+        try:
+            self.check_key(key, resolved_config)
+        except BoundInputError:
+            self._remove(created)
+            self.unlock()
+            raise
+        if self.stored_key() is None:
             try:
                 write_atomic(self.settings, json.dumps(key.to_dict(), sort_keys=True))
             except BaseException:

@@ -20,7 +20,7 @@ from pathlib import Path
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.plan import prepare, settings_check
 from llm_bounds.certificate.run import run
-from llm_bounds.certificate.stages import check_destination
+from llm_bounds.certificate.stages import RunFolder, check_destination
 from llm_bounds.core.files import write_atomic
 from llm_bounds.core.errors import require, require_one_of
 from llm_bounds.data.corpus import load_documents
@@ -155,14 +155,15 @@ def compare_models(models: list[str], out: Path, preset: str | None, progress: b
     try:
         for name in models:
             started = time.perf_counter()
-            prepared = prepare({**overrides, "model": name}, preset, progress=progress)
+            folder = RunFolder(out / name.replace("/", "_"))
+            prepared = prepare({**overrides, "model": name}, preset, progress=progress, folder=folder)
             params = int(sum(p.numel() for p in prepared.base.parameters()))
             if budget is not None:
                 prepared.cfg = apply_budget(prepared.cfg, budget, params)
             cfg = prepared.cfg
             if progress:
                 print(f"=== {name}: recipe {cfg.preset}, {cfg.max_steps} training steps ===", flush=True)
-            cert = run(cfg, out / name.replace("/", "_"), progress=progress, prepared=prepared, started=started)
+            cert = run(cfg, folder.out, progress=progress, prepared=prepared, started=started)
             rows.append(row_from_certificate(cert) | training_compute(cfg, params))
     except BaseException:
         if not existed and out.is_dir() and not any(out.iterdir()):

@@ -20,12 +20,14 @@ from importlib import metadata
 from pathlib import Path
 
 LIBRARIES = ("torch", "transformers", "peft", "numpy", "constriction")
+# the libraries that turn text into token ids (a new release can split the same text differently)
+TOKENIZATION_LIBRARIES = ("tokenizers", "transformers", "tiktoken")
 
 
-def library_versions() -> dict[str, str | None]:
-    """Installed version of each of :data:`LIBRARIES` (None when absent) and of Python."""
+def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str | None]:
+    """Installed version of each of ``names`` (default :data:`LIBRARIES`; None when absent) and of Python."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -73,15 +75,58 @@ def cpu_flags() -> list[str]:
     return []
 
 
+def gpu_name(device: str) -> str | None:
+    """The GPU's name for a ``cuda`` device (None for any other device)."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device))
+
+
 def environment(device: str, eval_dtype: str) -> dict:
     """The record of where and how a certificate's numbers were computed."""
     import torch
 
-    return {"device": device, "eval_dtype": eval_dtype, "machine": platform.machine(),
-            "cpu_capability": cpu_capability(), "cpu": cpu_model(), "cpu_flags": cpu_flags(),
-            "threads": torch.get_num_threads(),
-            "kernel_settings": {k: os.environ[k] for k in KERNEL_VARIABLES if k in os.environ},
-            "versions": library_versions()}
+    record = {"device": device, "eval_dtype": eval_dtype, "machine": platform.machine(),
+              "cpu_capability": cpu_capability(), "cpu": cpu_model(), "cpu_flags": cpu_flags(),
+              "threads": torch.get_num_threads(),
+              "kernel_settings": {k: os.environ[k] for k in KERNEL_VARIABLES if k in os.environ},
+              "versions": library_versions()}
+    if gpu_name(device) is not None:
+        record["gpu"] = gpu_name(device)
+    return record
+
+
+def results_environment(device: str) -> dict:
+    """What a run's numbers depend on beyond its settings, data, tokenizer and code: the resolved
+    device (and GPU), the CPU (model, flags and the kernels torch picks: an Intel and an AMD AVX-512
+    host move the smoke losses by about 2e-9 relative), the kernel variables and the versions of the
+    numerical and tokenization libraries. Part of every stage's key
+    (:class:`llm_bounds.certificate.stages.RunKey`), so stages computed in one environment are never
+    mixed into a certificate that records another. The thread count is left out: it changes no
+    result (the evaluation's sums are taken in a fixed order)."""
+    record = environment(device, "")
+    record = {k: v for k, v in record.items() if k not in ("eval_dtype", "threads")}  # eval_dtype: a setting
+    record["versions"] = library_versions(tuple(dict.fromkeys(LIBRARIES + TOKENIZATION_LIBRARIES)))
+    return record
+
+
+def environment_changes(old: dict | None, new: dict) -> list[str]:
+    """Each entry of two :func:`results_environment` records that differs, as "NAME OLD then, NEW now"
+    (a library by its name, a kernel variable by its name, "unset" for an absent value)."""
+    if not isinstance(old, dict):
+        return ["none recorded then"]
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) or isinstance(b, dict):
+            a, b = a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}
+            lines += [f"{name} {a.get(name, 'unset')} then, {b.get(name, 'unset')} now"
+                      for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)]
+        elif a != b:
+            lines.append(f"{key} {a} then, {b} now")
+    return lines
 
 
 def differences(recorded: dict | None, here: dict) -> list[str]:

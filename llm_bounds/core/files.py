@@ -1,4 +1,4 @@
-"""Files and hashes: the one atomic writer (never a half-written file), sha256 and JSON values."""
+"""Files and hashes: the one atomic writer (never a half-written file), sha256, JSON values, symlink loops."""
 from __future__ import annotations
 
 import errno
@@ -12,7 +12,7 @@ from typing import BinaryIO
 import numpy as np
 
 from llm_bounds.core import distributed
-from llm_bounds.core.errors import RunError
+from llm_bounds.core.errors import BoundInputError, RunError
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -54,6 +54,35 @@ def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> 
             raise RunError(f"could not write {path.name} in {path.parent} ({e.strerror}); make the folder writable "
                            "and run the same command again: it resumes from the files already written") from None
         raise
+
+
+def symlink_loop(path) -> Path | None:
+    """The first part of ``path`` that is a symbolic link leading back to itself (resolving it fails
+    with ``ELOOP``), or None. Such a path does not "not exist": ``Path.exists`` says False for it."""
+    path = Path(path).expanduser()
+    try:
+        os.stat(path)
+        return None
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            return None
+    for part in [*reversed(path.parents), path]:
+        try:
+            os.stat(part)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return part
+    return path
+
+
+def require_no_symlink_loop(path, what: str) -> None:
+    """Raise :class:`BoundInputError` naming the loop when ``path`` (given as ``what``, e.g.
+    ``--dataset``) runs into a symlink loop."""
+    loop = symlink_loop(path)
+    if loop is not None:
+        where = "is" if loop == Path(path).expanduser() else f"lies under {loop},"
+        raise BoundInputError(f"{what} {path} {where} a symlink loop (links that lead back to themselves), not a "
+                              "missing path; point it at a real file or folder")
 
 
 def _umask() -> int:

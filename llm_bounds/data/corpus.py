@@ -21,9 +21,10 @@ from typing import Iterable
 
 import numpy as np
 
+from llm_bounds.core.environment import TOKENIZATION_LIBRARIES, library_versions
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.errors import RunError
-from llm_bounds.core.files import write_atomic
+from llm_bounds.core.files import require_no_symlink_loop, write_atomic
 from llm_bounds.core.hub import hub_offline_unless_reachable
 from llm_bounds.data.cache import default_cache_dir, prune_cache, touch
 from llm_bounds.data.tokenizers import Tokenizer
@@ -163,6 +164,7 @@ def load_documents(dataset: str = "kjv", *, text_field: str = "text", separator:
         source = _hf_documents(dataset[3:], text_field, hf_config, hf_split, streaming)
     else:
         path = Path(dataset).expanduser()
+        require_no_symlink_loop(path, "--dataset")  # a loop is not "does not exist"
         if not path.exists():
             looks_like_path = os.sep in dataset or "." in Path(dataset).name
             what = f"file or folder {dataset!r} does not exist" if looks_like_path else f"unknown dataset {dataset!r}"
@@ -219,7 +221,8 @@ class Corpus:
     """Train and held-out token streams (``EOD d1 EOD d2 EOD ...``) with their document offsets and counts.
 
     ``*_doc_offsets`` has one entry per document plus the stream length; ``*_bytes`` counts the
-    UTF-8 bytes of the documents' text.
+    UTF-8 bytes of the documents' text, ``*_doc_bytes`` those of each document (what bits per byte
+    divides by: :mod:`llm_bounds.data.text_bytes`).
     """
 
     train_tokens: np.ndarray
@@ -233,6 +236,8 @@ class Corpus:
     eod_id: int
     train_bytes: int
     heldout_bytes: int
+    train_doc_bytes: np.ndarray
+    heldout_doc_bytes: np.ndarray
 
     @property
     def num_train_documents(self) -> int:
@@ -298,16 +303,22 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
     """Split ``documents`` into train / held-out (seeded, whole documents) and tokenize both streams.
 
     Cached under ``cache_dir`` (default :func:`llm_bounds.data.cache.default_cache_dir`; ``False``
-    disables the cache) by a key of the content hash, the tokenizer fingerprint and the split
-    parameters; the cache is pruned to its size limit (:mod:`llm_bounds.data.cache`).
+    disables the cache) by a key of the content hash, the tokenizer fingerprint, the split
+    parameters and the versions of the tokenization libraries (and Python); the cache is pruned
+    to its size limit (:mod:`llm_bounds.data.cache`).
     """
     require(len(documents) > 0 and any(d.strip() for d in documents),
             "the corpus is empty; point --dataset at text with at least one non-empty document")
     chash = content_hash(documents)
     held = heldout_indices(len(documents), heldout_fraction, seed)
-    key_src = json.dumps([CACHE_FORMAT, chash, tokenizer.fingerprint, float(heldout_fraction), int(seed)])
+    key_src = json.dumps([CACHE_FORMAT, chash, tokenizer.fingerprint, float(heldout_fraction), int(seed),
+                          library_versions(TOKENIZATION_LIBRARIES)])  # a new release may split text otherwise
     key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
     dtype = token_dtype(tokenizer.vocab_size)
+    is_held = np.zeros(len(documents), dtype=bool)
+    is_held[held] = True
+    doc_bytes = np.array([len(d.encode("utf-8")) for d in documents], dtype=np.int64)
+    per_doc = dict(train_doc_bytes=doc_bytes[~is_held], heldout_doc_bytes=doc_bytes[is_held])
 
     cache = None
     if cache_dir is not False:
@@ -325,12 +336,11 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                     train_doc_offsets=offsets["train"], heldout_doc_offsets=offsets["heldout"],
                     heldout_document_ids=offsets["heldout_ids"], content_hash=chash,
                     tokenizer_fingerprint=tokenizer.fingerprint, vocab_size=tokenizer.vocab_size,
-                    eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"])
+                    eod_id=tokenizer.eod_id, train_bytes=meta["train_bytes"], heldout_bytes=meta["heldout_bytes"],
+                    **per_doc)
             except (OSError, ValueError, KeyError):
                 pass  # an entry pruned or damaged meanwhile: tokenize again
 
-    is_held = np.zeros(len(documents), dtype=bool)
-    is_held[held] = True
     train_docs = [d for d, h in zip(documents, is_held) if not h]
     held_docs = [d for d, h in zip(documents, is_held) if h]
     train_tokens, train_offsets = _stream(tokenizer.encode_arrays(train_docs), tokenizer.eod_id, dtype)
@@ -339,8 +349,8 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
                     heldout_doc_offsets=held_offsets, heldout_document_ids=held, content_hash=chash,
                     tokenizer_fingerprint=tokenizer.fingerprint, vocab_size=tokenizer.vocab_size,
                     eod_id=tokenizer.eod_id,
-                    train_bytes=sum(len(d.encode("utf-8")) for d in train_docs),
-                    heldout_bytes=sum(len(d.encode("utf-8")) for d in held_docs))
+                    train_bytes=int(per_doc["train_doc_bytes"].sum()),
+                    heldout_bytes=int(per_doc["heldout_doc_bytes"].sum()), **per_doc)
     if cache is not None:
         try:
             cache.mkdir(parents=True, exist_ok=True)

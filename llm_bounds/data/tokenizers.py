@@ -14,7 +14,8 @@ Three kinds, all behind :func:`get_tokenizer`:
 ``token_nbytes[i]`` is the number of UTF-8 bytes that token ``i`` stands for (EOD and other special
 tokens: 0), so that bits per byte = total bits / ``token_nbytes[targets].sum()`` compares across
 tokenizers. It is exact for byte-level vocabularies (bytes, GPT-2, tiktoken); for SentencePiece-style
-vocabularies it counts the piece's text with "▁" as one space.
+vocabularies it counts the piece's text with "▁" as one space, and the run counts the real bytes of
+each document (:mod:`llm_bounds.data.text_bytes`: a dummy prefix "▁" is not a byte of the text).
 """
 from __future__ import annotations
 
