@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from llm_bounds.certificate.verify import verify_certificate
-from llm_bounds.core.errors import BoundInputError
+from llm_bounds.core.errors import BoundInputError, UnsafeFolderError
 from llm_bounds_cli.parsing import OneLineParser
 
 MAX_RTOL = 1e-2  # the loosest float tolerance accepted (relative)
@@ -25,6 +25,9 @@ def verify_main(argv=None) -> int:
     notes: list[str] = []
     try:
         problems = verify_certificate(args.certificate, rtol=args.rtol, progress=not args.quiet, notes=notes)
+    except UnsafeFolderError as e:  # a folder that could run code is refused, as in bound.py
+        print(f"verify.py: error: {e}", file=sys.stderr)
+        return 2
     except BoundInputError as e:
         print(f"verify.py: not verified: {e}", file=sys.stderr)
         return 1
