@@ -25,7 +25,7 @@ from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.errors import RunError
 from llm_bounds.core.files import write_atomic
 from llm_bounds.core.hub import hub_offline_unless_reachable
-from llm_bounds.data.cache import default_cache_dir, prune_cache, touch
+from llm_bounds.data.cache import corpus_marker, default_cache_dir, prune_cache, touch
 from llm_bounds.data.tokenizers import Tokenizer
 
 CACHE_FORMAT = "corpus-v1"
@@ -334,8 +334,9 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
             write_atomic(cache / f"{key}.heldout.bin", lambda f: f.write(held_tokens.tobytes()))
             write_atomic(cache / f"{key}.offsets.npz",
                          lambda f: np.savez(f, train=train_offsets, heldout=held_offsets, heldout_ids=held))
-            meta = {"format": CACHE_FORMAT, "tokenizer": tokenizer.name, "dtype": dtype.name, **corpus.summary()}
-            # the metadata goes last: its presence marks a complete cache entry
+            meta = {"format": CACHE_FORMAT, "tokenizer": tokenizer.name, "dtype": dtype.name, **corpus.summary(),
+                    **corpus_marker(key)}
+            # the metadata goes last: its presence marks a complete cache entry, and the cache's own
             write_atomic(cache / f"{key}.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
             prune_cache(cache, keep=key)
         except (OSError, RunError):
