@@ -55,17 +55,37 @@ def kjv_documents() -> list[str]:
     return docs
 
 
+def _not_utf8(path: Path, raw: bytes, start: int, reason: str) -> BoundInputError:
+    """The one-line refusal of a file whose bytes are not UTF-8 from byte ``start`` of ``raw`` on."""
+    line = raw.count(b"\n", 0, start) + 1
+    column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+    return BoundInputError(f"{path}:{line} is not UTF-8 text ({reason} at byte {column} of line {line}, byte "
+                           f"{start} of the file); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+
+
 def _read_text(path: Path) -> str:
-    """A file's text as UTF-8, with a clear error for other encodings."""
+    """A file's text as UTF-8 (universal newlines), with a one-line error naming the line for other
+    encodings."""
     try:
         return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise BoundInputError(f"{str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}); "
-                              "convert it to UTF-8 first") from e
+    except UnicodeDecodeError as e:  # e.start counts bytes of the whole file (one decode)
+        raise _not_utf8(path, path.read_bytes(), e.start, e.reason) from None
 
 
 def _jsonl_documents(path: Path, text_field: str) -> Iterable[str]:
     """The ``text_field`` of each JSON object in a .jsonl file, one per non-blank line."""
+    try:
+        yield from _jsonl_records(path, text_field)
+    except UnicodeDecodeError:  # decoded in chunks ahead of the line read: find the line in the bytes
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _not_utf8(path, raw, e.start, e.reason) from None
+        raise
+
+
+def _jsonl_records(path: Path, text_field: str) -> Iterable[str]:
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
