@@ -20,8 +20,9 @@ from llm_bounds.certificate.context import window_prefix
 from llm_bounds.certificate.recipe import Facts, Recipe, choose_recipe, model_kind, recipe_config
 from llm_bounds.core.errors import require
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
-from llm_bounds.data.tokenizers import Tokenizer, get_tokenizer
+from llm_bounds.data.tokenizers import GPT2_VOCAB_SIZE, ByteTokenizer, Tokenizer, get_tokenizer
 from llm_bounds.evaluation.evaluate import model_context_length
+from llm_bounds.subspace.model_size import check_model_memory
 from llm_bounds.subspace.registry import build_base_model, check_model_name
 from llm_bounds.subspace.train import resolve_device
 
@@ -59,6 +60,12 @@ def settings_check(overrides: dict, preset: str | None) -> RunConfig:
     named (or, while the recipe is not yet known, on the default's values)."""
     cfg = preset_config(preset or "default", **overrides)
     check_model_name(cfg.model, cfg.init)  # an unknown name or missing weights fail here, in seconds
+    # a model too large for this machine, from its name (the vocabulary is known for bytes and GPT-2)
+    # (training's share only when named: without --preset the recipe may still change it)
+    vocab = {"bytes": ByteTokenizer().vocab_size, "gpt2": GPT2_VOCAB_SIZE,
+             "tiktoken:gpt2": GPT2_VOCAB_SIZE}.get(cfg.tokenizer)
+    named = preset is not None or "subspace_params" in overrides
+    check_model_memory(cfg.model, cfg.init, vocab, cfg.subspace_params if named else None)
     return cfg
 
 
@@ -80,6 +87,8 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     t = time.perf_counter()
     what = "reading and converting the pretrained weights" if early.init == "pretrained" else "a seeded init"
     log(progress, f"[load] {early.model}: {what}")
+    named = preset is not None or "subspace_params" in overrides
+    check_model_memory(early.model, early.init, tokenizer.vocab_size, early.subspace_params if named else None)
     base = build_base_model(early.model, tokenizer.vocab_size, init=early.init, seed=early.seed_for("init"),
                             progress=progress)
     seconds["model"] = time.perf_counter() - t
@@ -91,5 +100,6 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     cfg = recipe_config(recipe, overrides)
     changed = [k for k in LOADED if getattr(cfg, k) != getattr(early, k)]
     require(not changed, f"internal error: the recipe {recipe.name} changed {changed}")
+    check_model_memory(cfg.model, cfg.init, tokenizer.vocab_size, cfg.subspace_params, built=True)
     log(progress, f"[recipe] {recipe.name}: {recipe.reason}")
     return Prepared(cfg, recipe, tokenizer, corpus, base, seconds)
