@@ -18,6 +18,7 @@ from llm_bounds.certificate.summary import format_table
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import BoundInputError, RunError, require
 from llm_bounds.core.files import json_default
+from llm_bounds_cli.interrupt import interruptible
 from llm_bounds_cli.parsing import OneLineParser, count_or_all, float_list, int_list, unescape
 
 
@@ -120,6 +121,7 @@ def config_from_args(args):
     return settings_check(overrides_from_args(args), args.preset)
 
 
+@interruptible("bound.py")
 def bound_main(argv=None) -> int:
 
     args = bound_parser().parse_args(argv)

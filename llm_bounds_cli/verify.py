@@ -7,11 +7,13 @@ from pathlib import Path
 
 from llm_bounds.certificate.verify import verify_certificate
 from llm_bounds.core.errors import BoundInputError, UnsafeFolderError
+from llm_bounds_cli.interrupt import interruptible
 from llm_bounds_cli.parsing import OneLineParser
 
 MAX_RTOL = 1e-2  # the loosest float tolerance accepted (relative)
 
 
+@interruptible("verify.py")
 def verify_main(argv=None) -> int:
     p = OneLineParser(prog="verify.py", description="Re-derive a certificate from its message and check every number.")
     p.add_argument("certificate", type=Path, help="path to certificate.json (message.bin must sit beside it)")
