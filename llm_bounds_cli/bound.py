@@ -17,6 +17,7 @@ from llm_bounds.certificate.summary import format_table
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import BoundInputError, RunError
 from llm_bounds.core.files import json_default
+from llm_bounds_cli.interrupt import interruptible
 from llm_bounds_cli.parsing import OneLineParser, add_flag
 
 
@@ -37,6 +38,7 @@ def config_from_args(args):
     return settings_check(overrides_from_args(args), args.preset)
 
 
+@interruptible("bound.py")
 def bound_main(argv=None, prog: str = "bound.py") -> int:
     args = bound_parser(prog).parse_args(argv)
     try:

@@ -17,6 +17,7 @@ import json
 import math
 import sys
 
+from llm_bounds_cli.interrupt import interruptible
 from llm_bounds_cli.parsing import OneLineParser
 from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.bound.alpha_grid import bound_over_alpha_grid
@@ -104,6 +105,7 @@ def calculate(args: argparse.Namespace) -> dict:
     return out
 
 
+@interruptible("calc.py")
 def main(argv=None, prog: str = "calc.py") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)

@@ -8,6 +8,7 @@ from llm_bounds.certificate.sweep import BASELINES, Budget, compare_models, mark
 from llm_bounds.core.errors import BoundInputError, RunError
 from llm_bounds.core.files import write_atomic
 from llm_bounds.subspace.registry import LADDER
+from llm_bounds_cli.interrupt import interruptible
 from llm_bounds_cli.parsing import OneLineParser, count_or_all
 
 
@@ -47,6 +48,7 @@ def plot_png(rows: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+@interruptible("compare.py")
 def main(argv=None, prog: str = "compare.py") -> int:
     p = OneLineParser(prog=prog, description="Compare bounds across model sizes: the same data, budget and seeds for every model.")
     p.add_argument("--models", default=",".join(LADDER),

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from llm_bounds.certificate.verify import BOUND_NOISE_RTOL, rederived_lines, verify
-from llm_bounds.core.errors import BoundInputError
+from llm_bounds.core.errors import BoundInputError, UnsafeFolderError
+from llm_bounds_cli.interrupt import interruptible
 from llm_bounds_cli.parsing import OneLineParser
 
 MAX_RTOL = 1e-2  # the loosest float tolerance accepted (relative)
 
 
+@interruptible("verify.py")
 def verify_main(argv=None, prog: str = "verify.py") -> int:
     p = OneLineParser(prog=prog, description="Re-derive a certificate from its message and check every number.")
     p.add_argument("certificate", type=Path, help="path to certificate.json (message.bin must sit beside it)")
@@ -28,6 +30,9 @@ def verify_main(argv=None, prog: str = "verify.py") -> int:
         return 2
     try:
         result = verify(args.certificate, rtol=args.rtol, progress=not args.quiet)
+    except UnsafeFolderError as e:  # a folder that could run code is refused, as in bound.py
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     except BoundInputError as e:
         print(f"{prog}: not verified: {e}", file=sys.stderr)
         return 1

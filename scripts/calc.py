@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llm_bounds_cli.calc import main  # noqa: E402
+from llm_bounds_cli.interrupt import run_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script("calc.py", "llm_bounds_cli.calc", "main"))

@@ -23,8 +23,9 @@ from llm_bounds.certificate.supplied import Supplied
 from llm_bounds.core.errors import require
 from llm_bounds.core.files import require_no_symlink_loop
 from llm_bounds.data.corpus import Corpus, build_corpus, load_documents
-from llm_bounds.data.tokenizers import Tokenizer, get_tokenizer
+from llm_bounds.data.tokenizers import GPT2_VOCAB_SIZE, ByteTokenizer, Tokenizer, get_tokenizer
 from llm_bounds.evaluation.evaluate import model_context_length
+from llm_bounds.subspace.model_size import check_model_memory
 from llm_bounds.subspace.registry import build_base_model, check_model_name
 from llm_bounds.subspace.train import resolve_device
 
@@ -69,6 +70,12 @@ def settings_check(overrides: dict, preset: str | None) -> RunConfig:
         if isinstance(value, str) and value != "":
             require_no_symlink_loop(value[3:] if name == "dataset" and value.startswith("hf:") else value, flag)
     check_model_name(cfg.model, cfg.init)  # an unknown name or missing weights fail here, in seconds
+    # a model too large for this machine, from its name (the vocabulary is known for bytes and GPT-2)
+    # (training's share only when named: without --preset the recipe may still change it)
+    vocab = {"bytes": ByteTokenizer().vocab_size, "gpt2": GPT2_VOCAB_SIZE,
+             "tiktoken:gpt2": GPT2_VOCAB_SIZE}.get(cfg.tokenizer)
+    named = preset is not None or "subspace_params" in overrides
+    check_model_memory(cfg.model, cfg.init, vocab, cfg.subspace_params if named else None)
     return cfg
 
 
@@ -104,6 +111,8 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     if given_model:
         base = supplied.fresh_base(tokenizer.vocab_size)
     else:
+        named = preset is not None or "subspace_params" in overrides
+        check_model_memory(early.model, early.init, tokenizer.vocab_size, early.subspace_params if named else None)
         base = build_base_model(early.model, tokenizer.vocab_size, init=early.init, seed=early.seed_for("init"),
                                 progress=progress)
     seconds["model"] = time.perf_counter() - t
@@ -115,5 +124,6 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     cfg = recipe_config(recipe, overrides)
     changed = [k for k in LOADED if getattr(cfg, k) != getattr(early, k)]
     require(not changed, f"internal error: the recipe {recipe.name} changed {changed}")
+    check_model_memory(cfg.model, cfg.init, tokenizer.vocab_size, cfg.subspace_params, built=True)
     log(progress, f"[recipe] {recipe.name}: {recipe.reason}")
     return Prepared(cfg, recipe, tokenizer, corpus, base, seconds, supplied.model_sha256 if given_model else None)

@@ -10,6 +10,11 @@ class BoundInputError(ValueError):
     """
 
 
+class UnsafeFolderError(BoundInputError):
+    """A model or tokenizer folder this tool refuses to read because reading it could run code
+    (custom code, pickled weights): bad input, exit code 2 in every command, ``verify.py`` included."""
+
+
 class RunError(RuntimeError):
     """A run that started and could not finish (training diverged, the disk is full, another run
     holds the folder). The message names the cause, the fix and what was left on disk, on one line."""

@@ -33,6 +33,17 @@ def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
     return _reachable[key]
 
 
+def cached_snapshot(repo_id: str) -> str | None:
+    """The local hub cache's snapshot folder of ``repo_id``, or None when it is not cached (or not
+    a valid repo id). Never touches the network."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id=repo_id, local_files_only=True)
+    except Exception:  # not cached, or not even a valid repo id
+        return None
+
+
 def downloads_allowed(allow_download: bool | None = None) -> bool:
     """``allow_download`` if given; else False when HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set
     or the hub cannot be reached (:func:`hub_reachable`), True otherwise."""

@@ -26,7 +26,7 @@ from llm_bounds.core.errors import BoundInputError, require
 from llm_bounds.core.errors import RunError
 from llm_bounds.core.files import require_no_symlink_loop, write_atomic
 from llm_bounds.core.hub import hub_offline_unless_reachable
-from llm_bounds.data.cache import default_cache_dir, prune_cache, touch
+from llm_bounds.data.cache import corpus_marker, default_cache_dir, prune_cache, touch
 from llm_bounds.data.tokenizers import Tokenizer
 
 CACHE_FORMAT = "corpus-v1"
@@ -56,17 +56,37 @@ def kjv_documents() -> list[str]:
     return docs
 
 
+def _not_utf8(path: Path, raw: bytes, start: int, reason: str) -> BoundInputError:
+    """The one-line refusal of a file whose bytes are not UTF-8 from byte ``start`` of ``raw`` on."""
+    line = raw.count(b"\n", 0, start) + 1
+    column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+    return BoundInputError(f"{path}:{line} is not UTF-8 text ({reason} at byte {column} of line {line}, byte "
+                           f"{start} of the file); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+
+
 def _read_text(path: Path) -> str:
-    """A file's text as UTF-8, with a clear error for other encodings."""
+    """A file's text as UTF-8 (universal newlines), with a one-line error naming the line for other
+    encodings."""
     try:
         return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise BoundInputError(f"{str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}); "
-                              "convert it to UTF-8 first") from e
+    except UnicodeDecodeError as e:  # e.start counts bytes of the whole file (one decode)
+        raise _not_utf8(path, path.read_bytes(), e.start, e.reason) from None
 
 
 def _jsonl_documents(path: Path, text_field: str) -> Iterable[str]:
     """The ``text_field`` of each JSON object in a .jsonl file, one per non-blank line."""
+    try:
+        yield from _jsonl_records(path, text_field)
+    except UnicodeDecodeError:  # decoded in chunks ahead of the line read: find the line in the bytes
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _not_utf8(path, raw, e.start, e.reason) from None
+        raise
+
+
+def _jsonl_records(path: Path, text_field: str) -> Iterable[str]:
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -358,8 +378,9 @@ def build_corpus(documents: list[str], tokenizer: Tokenizer, *, heldout_fraction
             write_atomic(cache / f"{key}.heldout.bin", lambda f: f.write(held_tokens.tobytes()))
             write_atomic(cache / f"{key}.offsets.npz",
                          lambda f: np.savez(f, train=train_offsets, heldout=held_offsets, heldout_ids=held))
-            meta = {"format": CACHE_FORMAT, "tokenizer": tokenizer.name, "dtype": dtype.name, **corpus.summary()}
-            # the metadata goes last: its presence marks a complete cache entry
+            meta = {"format": CACHE_FORMAT, "tokenizer": tokenizer.name, "dtype": dtype.name, **corpus.summary(),
+                    **corpus_marker(key)}
+            # the metadata goes last: its presence marks a complete cache entry, and the cache's own
             write_atomic(cache / f"{key}.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
             prune_cache(cache, keep=key)
         except (OSError, RunError):

@@ -29,8 +29,9 @@ from typing import Sequence
 import numpy as np
 
 from llm_bounds.core.checkpoints import is_gguf_name, locate_gguf
-from llm_bounds.core.hub import downloads_allowed, quiet_transformers
+from llm_bounds.core.hub import cached_snapshot, downloads_allowed, quiet_transformers
 from llm_bounds.core.errors import BoundInputError, require
+from llm_bounds.core.model_folder import SAFE_LOAD, check_folder, remote_code_refusal
 
 GPT2_VOCAB_SIZE = 50257
 BUNDLED_GPT2_DIR = Path(__file__).resolve().parent / "gpt2_bpe"   # vocab.json + merges.txt, MIT (NOTICE.md)
@@ -193,7 +194,7 @@ def _from_hf(name_or_dir: str, *, local_only: bool, display: str, gpt2: bool = F
 
     # A bare folder of vocab.json + merges.txt has no config naming its class, so GPT-2 is named here.
     cls = GPT2TokenizerFast if gpt2 else AutoTokenizer
-    tok = cls.from_pretrained(name_or_dir, local_files_only=local_only)
+    tok = cls.from_pretrained(name_or_dir, local_files_only=local_only, **SAFE_LOAD)
     require(getattr(tok, "is_fast", False), f"tokenizer {display!r} loaded without a fast (Rust) backend; "
                                             "supply tokenizer.json or vocab/merges files")
     # transformers can return an empty tokenizer instead of failing when the files are missing.
@@ -239,15 +240,21 @@ def get_tokenizer(name: str = "bytes", tokenizer_dir: str | Path | None = None, 
         from transformers import AutoTokenizer
 
         loc = locate_gguf(name)
+        check_folder(loc.folder, f"tokenizer {name!r}")
         with quiet_transformers():
-            return HFTokenizer(AutoTokenizer.from_pretrained(loc.folder, gguf_file=loc.filename), name)
+            return HFTokenizer(AutoTokenizer.from_pretrained(loc.folder, gguf_file=loc.filename, **SAFE_LOAD), name)
     source = str(tokenizer_dir) if tokenizer_dir is not None else name
     local_only = Path(source).is_dir() or not downloads_allowed(allow_download)
+    # the folder transformers will read (a directory, or the hub cache's copy): no custom code
+    check_folder(source if Path(source).is_dir() else cached_snapshot(source), f"tokenizer {name!r}")
     try:
         return _from_hf(source, local_only=local_only, display=name)
     except (OSError, ValueError) as e:
         if isinstance(e, BoundInputError):
             raise
+        refusal = remote_code_refusal(e, f"tokenizer {name!r}")
+        if refusal is not None:
+            raise refusal from None
         raise BoundInputError(f"tokenizer {name!r} is not available{' offline' if local_only else ''} "
                               f"({type(e).__name__}); use 'bytes' or 'gpt2', or pass --tokenizer DIR with its "
                               "tokenizer files") from e

@@ -39,7 +39,8 @@ from torch import nn
 from llm_bounds.core.checkpoints import PACKAGED, is_gguf_name, locate_gguf
 from llm_bounds.core.errors import BoundInputError, require, require_one_of
 from llm_bounds.core.files import sha256_file
-from llm_bounds.core.hub import downloads_allowed, quiet_transformers
+from llm_bounds.core.hub import cached_snapshot, downloads_allowed, quiet_transformers
+from llm_bounds.core.model_folder import SAFE_LOAD, SAFE_WEIGHTS, check_folder, remote_code_refusal
 from llm_bounds.subspace.nplm import build_nplm, parse_nplm_name
 
 # name -> (n_layer, n_embd, n_head), Radford et al. 2019, as in the released checkpoints.
@@ -179,12 +180,7 @@ def resolve_offline(name: str) -> str | None:
     p = Path(name).expanduser()
     if p.is_dir():
         return str(p.resolve())
-    try:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(repo_id=name, local_files_only=True)
-    except Exception:  # not cached, or not even a valid repo id
-        return None
+    return cached_snapshot(name)
 
 
 def _from_pretrained(name: str, vocab_size: int, n_positions: int | None, progress: bool = False) -> nn.Module:
@@ -193,13 +189,17 @@ def _from_pretrained(name: str, vocab_size: int, n_positions: int | None, progre
     check_model_name(name, "pretrained")
     if is_gguf_name(name):
         loc = locate_gguf(name)
-        local, extra, fix = loc.folder, {"gguf_file": loc.filename}, "check the file, or pass another .gguf file"
+        local, extra, fix = loc.folder, {"gguf_file": loc.filename, **SAFE_LOAD}, "check the file, or pass another .gguf file"
     else:
-        local, extra, fix = resolve_weights(name), {}, _offline_fix(name)
+        local, extra, fix = resolve_weights(name), SAFE_WEIGHTS, _offline_fix(name)
+        check_folder(local, f"pretrained model {name!r}", weights=True)
     try:
         with quiet_transformers(show_progress=progress):
             model = AutoModelForCausalLM.from_pretrained(local, local_files_only=True, dtype=torch.float32, **extra)
     except (OSError, ValueError) as err:
+        refusal = remote_code_refusal(err, f"pretrained model {name!r}")
+        if refusal is not None:
+            raise refusal from None
         raise BoundInputError(f"pretrained model {name!r} could not be loaded from {local} "
                               f"({type(err).__name__}: {str(err)[:80]}); {fix}") from None
     got = model.get_output_embeddings().weight.shape[0]
@@ -231,24 +231,25 @@ def check_model_name(name: str, init: str = "scratch") -> None:
         return
     if is_gguf_name(name):
         require(init == "pretrained", f"GGUF checkpoint {name!r} is a set of pretrained weights; use init=pretrained")
-        locate_gguf(name)
+        check_folder(locate_gguf(name).folder, f"GGUF checkpoint {name!r}")
         return
     if parse_nplm_name(name) is not None:
         require(init == "scratch", f"n-gram model {name!r} has no pretrained weights; use init=scratch")
         return
-    if name in GPT2_FAMILY or parse_ladder_name(name) is not None:
+    seeded = name in GPT2_FAMILY or parse_ladder_name(name) is not None
+    if seeded:
         require(init == "scratch" or name in GPT2_FAMILY,
                 f"ladder model {name!r} has no pretrained weights; use init=scratch")
-        require(init == "scratch" or resolve_weights(name) is not None,
-                f"pretrained model {name!r} is not available offline; {_offline_fix(name)}")
-        return
     if init == "pretrained":
-        require(resolve_weights(name) is not None,
-                f"pretrained model {name!r} is not available offline; {_offline_fix(name)}")
-    else:
-        require(resolve_offline(name) is not None,
+        local = resolve_weights(name)
+        require(local is not None, f"pretrained model {name!r} is not available offline; {_offline_fix(name)}")
+        check_folder(local, f"pretrained model {name!r}", weights=True)  # no custom code, no pickled weights
+    elif not seeded:
+        local = resolve_offline(name)
+        require(local is not None,
                 f"unknown model name {name!r}; choose one of {known_names()}, "
                 f"a local model directory, or a hub id already in the local cache")
+        check_folder(local, f"model {name!r}")  # its config.json is read: no custom code
 
 
 def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: int = 0,
@@ -292,8 +293,11 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
     local = resolve_offline(name)
     try:
         with quiet_transformers():
-            config = AutoConfig.from_pretrained(local, local_files_only=True)
+            config = AutoConfig.from_pretrained(local, local_files_only=True, **SAFE_LOAD)
     except (OSError, ValueError) as err:
+        refusal = remote_code_refusal(err, f"model {name!r}")
+        if refusal is not None:
+            raise refusal from None
         raise BoundInputError(f"model {name!r} at {local} has no usable config.json "
                               f"({type(err).__name__}); pass a directory saved with save_pretrained") from None
     config.vocab_size = vocab_size
@@ -303,7 +307,7 @@ def build_base_model(name: str, vocab_size: int, init: str = "scratch", seed: in
                 setattr(config, key, int(n_positions))
     with quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))       # transformers' own init draws from the global CPU RNG
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, **SAFE_LOAD)
     if model.config.model_type == "gpt2":
         init_gpt2_weights_(model, seed)
     return model.eval()
@@ -331,11 +335,11 @@ def count_parameters(name: str, vocab_size: int, init: str = "scratch") -> int:
     else:
         local = resolve_weights(name) if init == "pretrained" else resolve_offline(name)
         with quiet_transformers():
-            config = AutoConfig.from_pretrained(local, local_files_only=True)
+            config = AutoConfig.from_pretrained(local, local_files_only=True, **SAFE_LOAD)
         if init == "scratch":
             config.vocab_size = int(vocab_size)
     with quiet_transformers(), torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+        model = AutoModelForCausalLM.from_config(config, **SAFE_LOAD)
     return int(sum(p.numel() for p in model.parameters()))
 
 

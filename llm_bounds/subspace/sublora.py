@@ -26,6 +26,7 @@ from llm_bounds.core.errors import dataclass_from_dict, require, require_one_of
 from llm_bounds.subspace.lora import (DEFAULT_TARGETS, SUBSPACE_PARAMS, attach_lora, embeddings_tied, lora_targets,
                                      subspace_parameters)
 from llm_bounds.subspace.projectors import DEFAULT_PROJECTOR, PROJECTORS, check_dims, make_projector
+from llm_bounds.subspace.model_size import check_model_memory
 from llm_bounds.subspace.registry import build_base_model
 
 UPDATE_SCALES = ("none", "tensor")
@@ -169,6 +170,7 @@ def build_lora_lm(config: SubLoRAConfig, base: nn.Module | None = None) -> tuple
     it in place) with plain (trainable) peft LoRA adapters, theta = theta0, and the config with its
     LoRA targets resolved (``auto`` → the architecture's module names)."""
     if base is None:
+        check_model_memory(config.model, config.init, config.vocab_size, config.subspace_params)
         base = build_base_model(config.model, config.vocab_size, init=config.init, seed=config.seed,
                                 n_positions=config.n_positions)
     if config.subspace_params == "all":
