@@ -144,9 +144,9 @@ def test_ctrl_c_in_each_command_is_one_line_and_exit_130(monkeypatch, capsys, tm
     import llm_bounds_cli.compare as compare_cli
     import llm_bounds_cli.verify as verify_cli
 
-    monkeypatch.setattr(bound_cli, "prepare", ctrl_c)
+    monkeypatch.setattr(bound_cli, "run_from_flags", ctrl_c)
     monkeypatch.setattr(compare_cli, "compare_models", ctrl_c)
-    monkeypatch.setattr(verify_cli, "verify_certificate", ctrl_c)
+    monkeypatch.setattr(verify_cli, "verify", ctrl_c)
     monkeypatch.setattr(calc_cli, "calculate", ctrl_c)
     runs = {"bound.py": lambda: bound_main(["--preset", "smoke", "--quiet", "--out", str(tmp_path / "r")]),
             "compare.py": lambda: compare_main(["--models", "gpt2-l1-d32", "--quiet", "--out", str(tmp_path / "c")]),
