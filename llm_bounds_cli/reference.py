@@ -19,6 +19,7 @@ class Command:
     invocation: str   # what a user types, e.g. "python scripts/bound.py"
     module: str       # the module of its main function
     function: str     # main(argv) -> exit code; builds its parser and parses argv first
+    subcommand: str | None = None  # for a main with subcommands (add_subparsers): the one documented
 
 
 COMMANDS: dict[str, Command] = {
@@ -60,10 +61,17 @@ def command_parser(name: str) -> argparse.ArgumentParser:
     try:
         main([])
     except _Parsed as parsed:
-        return parsed.parser
+        parser = parsed.parser
+    else:
+        raise RuntimeError(f"{command.module}.{command.function} returned without parsing its arguments")
     finally:
         argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_known_args = saved
-    raise RuntimeError(f"{command.module}.{command.function} returned without parsing its arguments")
+    if command.subcommand is None:
+        return parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command.subcommand in action.choices:
+            return action.choices[command.subcommand]
+    raise RuntimeError(f"{command.module}.{command.function} has no subcommand {command.subcommand!r}")
 
 
 def _cell(text: str) -> str:

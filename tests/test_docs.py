@@ -75,6 +75,22 @@ def test_capturing_a_parser_runs_nothing_and_restores_argparse(tmp_path, monkeyp
     assert argparse.ArgumentParser.parse_args is parse and list(tmp_path.iterdir()) == []
 
 
+def test_a_subcommand_is_documented_from_its_own_parser(monkeypatch):
+    import llm_bounds_cli.reference as reference
+
+    def main(argv):  # a console script with subcommands, as a stand-in
+        parser = argparse.ArgumentParser(prog="tool")
+        sub = parser.add_subparsers(dest="command")
+        sub.add_parser("check").add_argument("--strictness", help="how strict")
+        parser.parse_args(argv)
+        raise AssertionError("the parser was not captured")
+    monkeypatch.setattr(sys.modules[__name__], "stand_in_main", main, raising=False)
+    monkeypatch.setitem(reference.COMMANDS, "tool check", reference.Command("tool check", __name__, "stand_in_main",
+                                                                            "check"))
+    page = parser_markdown(command_parser("tool check"), "tool check")
+    assert "`--strictness STRICTNESS`" in page and "how strict" in page
+
+
 # ---- flags, tests and API links named in the pages and the README --------------------------------
 
 def all_flags() -> dict[str, set[str]]:
