@@ -8,17 +8,17 @@ observations in ``[lo, hi]``, and a failure budget given as ``log_inv_delta = ln
 
 Which inequality holds under which dependence:
 
-=========================  ==============================  =====================================
-function                   i.i.d. observations             martingale (bounded differences)
-=========================  ==============================  =====================================
-``ucb_hoeffding``          Hoeffding (1963), Thm 2          Azuma–Hoeffding (Azuma 1967)
-``ucb_kl``                 Chernoff / Hoeffding (1963)      not used (see its docstring)
-                           Thm 1 (binomial tail)
-``ucb_empirical_bernstein``  Maurer & Pontil (2009), Thm 4  not valid
-``ucb_freedman_martingale``  (valid)                       Freedman-type, predictable centre
-``ucb_betting_martingale``   (valid)                       betting (ratio form), every token scored
-``ucb_bernoulli_martingale`` (valid)                       kl form for [0, 1] losses
-=========================  ==============================  =====================================
+============================  =============================  ========================================
+function                      i.i.d. observations            martingale (bounded differences)
+============================  =============================  ========================================
+``ucb_hoeffding``             Hoeffding (1963), Thm 2        Azuma–Hoeffding (Azuma 1967)
+``ucb_kl``                    Chernoff / Hoeffding (1963)    not used (see its docstring)
+                              Thm 1 (binomial tail)
+``ucb_empirical_bernstein``   Maurer & Pontil (2009), Thm 4  not valid
+``ucb_freedman_martingale``   (valid)                        Freedman-type, predictable centre
+``ucb_betting_martingale``    (valid)                        betting (ratio form), every token scored
+``ucb_bernoulli_martingale``  (valid)                        kl form for [0, 1] losses
+============================  =============================  ========================================
 """
 from __future__ import annotations
 

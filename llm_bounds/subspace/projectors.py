@@ -8,15 +8,15 @@ and costs no bits. Each one provides ``forward(z) -> P z`` ([D]) and ``transpose
 Scale: each projector is designed so that E||P z||^2 = ||z||^2 (columns of unit expected norm),
 so a step in z moves theta by about as much as it moves z.
 
-=============  ==========================================================  ================
-name           structure                                                   cost of P z
-=============  ==========================================================  ================
-``dense``      i.i.d. N(0, 1/D), regenerated in row chunks (small D*d)     O(D d)
-``sparse``     very sparse (Li, Hastie & Church 2006): ~sqrt(D) nonzeros  O(d sqrt(D))
-               +-1/sqrt(k) per column
-``kron``       Q1 (x) Q2, QR-orthonormal Gaussian factors (Lotfi et al.)  O(D sqrt(d))
-``fastfood``   stacked Fastfood blocks H G Pi H B / n (Le et al. 2013)     O(D log d)
-=============  ==========================================================  ================
+============  =========================================================  ============
+name          structure                                                  cost of P z
+============  =========================================================  ============
+``dense``     i.i.d. N(0, 1/D), regenerated in row chunks (small D*d)    O(D d)
+``sparse``    very sparse (Li, Hastie & Church 2006): ~sqrt(D) nonzeros  O(d sqrt(D))
+              +-1/sqrt(k) per column
+``kron``      Q1 (x) Q2, QR-orthonormal Gaussian factors (Lotfi et al.)  O(D sqrt(d))
+``fastfood``  stacked Fastfood blocks H G Pi H B / n (Le et al. 2013)    O(D log d)
+============  =========================================================  ============
 
 The default is ``kron``: it is the paper's choice (so results compare with it), its columns are
 exactly orthonormal when D factors as a1*a2 (so ||P z|| = ||z||), it needs only a1*b1 + a2*b2
