@@ -18,6 +18,7 @@ from llm_bounds.certificate.summary import format_table
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import BoundInputError, RunError, require
 from llm_bounds.core.files import json_default
+from llm_bounds_cli.curve import plot_curve
 from llm_bounds_cli.parsing import OneLineParser, count_or_all, float_list, int_list, unescape
 
 
@@ -70,6 +71,10 @@ def bound_parser() -> argparse.ArgumentParser:
     p.add_argument("--joint-claims", dest="joint_claims", action="store_const", const=True,
                    help="split δ over every reported bound (token and document log-loss and top-k errors), so that "
                         "all of them hold together with probability >= 1 - δ (default: each on its own)")
+    p.add_argument("--track", type=int,
+                   help="certify the model at K evenly spaced checkpoints of training (step 0 and the last included), "
+                        "write curve.csv and curve.png, and report the one with the smallest bound (the choice is "
+                        "charged: log2 K bits in K, every subsample δ split K ways); 0: off (default)")
     p.add_argument("--n-documents", dest="n_documents", type=int, help="documents sampled (0: no document bound)")
     p.add_argument("--heldout-samples", dest="heldout_samples", type=int, help="held-out units sampled (informational loss)")
     p.add_argument("--max-steps", dest="max_steps", type=int, help="training steps for z")
@@ -154,6 +159,10 @@ def bound_main(argv=None) -> int:
             print(f"bound.py: failed: {e}", file=sys.stderr)
         return 1
     if distributed.is_main():
+        folder, tracked = RunFolder(out), bool(cert["config"].get("track"))
+        if tracked:  # the library wrote curve.csv; plots are drawn here
+            plot_curve(folder.curve, folder.curve_plot, f"{cert['model']} on {Path(cert['dataset']).name}")
         print(format_table(cert))
-        print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md")
+        print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md"
+              + (f", {folder.curve.name}, {folder.curve_plot.name}" if tracked else ""))
     return 0

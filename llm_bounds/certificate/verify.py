@@ -37,8 +37,9 @@ SKIPPED = ("informational", "environment", "baseline_bits_per_byte")
 ADDED_LATER = ("weights.lora_targets", "weights.output_head_tied", "weights.licence")
 OTHER_ENVIRONMENT_RTOL = 1e-4
 # Config keys added later whose default would not reproduce a certificate written before them: the
-# value those certificates were computed with (windows had no prefix before --window-prefix).
-REPRODUCING_VALUES = {"window_prefix": "none"}
+# value those certificates were computed with (windows had no prefix before --window-prefix, and the
+# untrained checkpoint θ0 was no candidate before untrained_candidate).
+REPRODUCING_VALUES = {"window_prefix": "none", "untrained_candidate": False}
 
 
 def compare(claimed, derived, rtol: float, path: str = "") -> list[str]:

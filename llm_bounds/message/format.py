@@ -23,6 +23,9 @@ Entropy models (the encoder codes with each and keeps the shortest message; the 
 * ``gaussian`` / ``laplace``: the distribution's mass on each quantization cell of the sorted
   codebook (cell edges at midpoints between levels), location and scale sent as float16.
 
+A message whose first byte is 0x00 is the untrained message "z = 0" of :mod:`llm_bounds.message.untrained`
+(3 bytes); :func:`decode_message` reads both.
+
 Every model is rebuilt by the decoder from integers (counts, or parametric masses rounded to
 integer weights of 2^-24), so floating-point differences between machines cannot change it.
 All sizes here are in **bits** unless a name says bytes.
@@ -38,6 +41,7 @@ import constriction
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.message.bitio import BitReader, BitWriter, MessageError, read_varint, varint
 from llm_bounds.message.quantize import MAX_LEVELS, Quantized
+from llm_bounds.message.untrained import decode_untrained, is_untrained_message
 
 MAGIC = b"zq"
 FORMAT_VERSION = 1
@@ -344,8 +348,11 @@ def decode_message(data: bytes) -> Quantized:
     """Rebuild the quantized vector from a message: bitwise the one that was encoded.
 
     Raises :class:`MessageError` (a BoundInputError) on truncated or corrupted bytes, a wrong magic,
-    version or checksum, or tables inconsistent with the header.
+    version or checksum, or tables inconsistent with the header. An untrained message
+    (:mod:`llm_bounds.message.untrained`) decodes to z = 0, a one-level vector with the codebook [0].
     """
+    if is_untrained_message(data):
+        return decode_untrained(data)
     f = parse_message(data)
     data, model, d, L = f["data"], f["model"], f["d"], f["levels"]
     br = BitReader(data[f["side_start"]:])
