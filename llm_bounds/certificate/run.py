@@ -9,13 +9,16 @@ Read top to bottom:
 3. :func:`select_message` quantizes z at every level count of the grid, codes each, decodes it
    back, checks the round trip bit for bit, evaluates the decoded model on the sample and keeps
    the level count with the lowest token-level bound. The grid is charged (log2|grid| bits, and
-   the subsample δ is split over it).
+   the subsample δ is split over it). With several checkpoints (``--track``, or the untrained θ0 of
+   pretrained weights; :mod:`llm_bounds.certificate.checkpoints`), training stops at each to code
+   it the same way, and :func:`llm_bounds.certificate.tracking.choose_checkpoint` keeps the
+   checkpoint with the lowest bound, the choice charged as one more grid.
 4. :func:`llm_bounds.certificate.certify.certify` computes every certified number from the
    message bytes alone: the decoded z, the sample re-drawn from the seed, the evaluations and the
    bounds. The verifier (:mod:`llm_bounds.certificate.verify`) calls the same function.
 5. :func:`run` adds what the message does not justify but a reader wants (classical compressors
    on the same bytes, the environment, the cost of quantization) and writes ``message.bin``,
-   ``certificate.json`` and ``summary.md`` atomically.
+   ``certificate.json``, ``summary.md`` (and with ``--track`` ``curve.csv``) atomically.
 
 Every file name comes from :class:`llm_bounds.certificate.stages.RunFolder`. Units: bits per
 token, bits per byte, error rates in [0, 1].
@@ -245,16 +248,16 @@ def certified_run(ctx: RunContext, folder: RunFolder, progress: bool) -> tuple[b
     z, train_summary = train_stage(ctx, folder, progress)
     fp32 = fp32_evaluation(ctx, z, folder, progress)
     zero_shot = zero_shot_evaluation(ctx, folder, progress)
-    message, candidates = select_message(ctx, z, folder, progress)
-    tracked = None
+    final, candidates = select_message(ctx, z, folder, progress)
+    message, tracked = final, None
     if earlier:  # the checkpoint with the smallest bound, the choice charged
-        message, tracked = choose_checkpoint(ctx, {**earlier, steps[-1]: message}, folder, progress)
+        message, tracked = choose_checkpoint(ctx, {**earlier, steps[-1]: final}, folder, progress)
     cert = certify(ctx, message, progress, folder=folder)
     log_progress(progress, "[baselines] gzip -9, bzip2 -9 and xz -9e on the scored training text")
     cert["baseline_bits_per_byte"] = baseline_bits_per_byte(ctx.scored_text(), default_cache_dir())
     cert["environment"] = environment(str(resolve_device(cfg.device)), cfg.eval_dtype)
     cert["informational"] = {  # not re-derivable from the message: the verifier skips this part
-        "quantization": quantization_cost(fp32, ctx.evaluation_of(message, "token"), cert["alpha"],
+        "quantization": quantization_cost(fp32, ctx.evaluation_of(final, "token"), cert["alpha"],
                                           tokens_per_byte(cert["m"], cert["m_bytes"])),
         "zero_shot": zero_shot,
         "level_candidates": candidates,

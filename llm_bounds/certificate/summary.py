@@ -90,7 +90,7 @@ def render_summary(cert: dict) -> str:
     if quant:
         out += ["", f"Quantization (not certified; the first {quant['units']} units of the sample): the unquantized z "
                     f"scores {_f(quant['fp32_empirical_bpd'])} bits per token ({_f(quant['fp32_empirical_bits_per_byte'])} "
-                    f"per byte), the decoded message {_f(quant['quantized_empirical_bpd'])} "
+                    f"per byte), its decoded message {_f(quant['quantized_empirical_bpd'])} "
                     f"({_f(quant['quantized_empirical_bits_per_byte'])} per byte) on the same units."]
     baselines = cert.get("baseline_bits_per_byte")
     if baselines:
