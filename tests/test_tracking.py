@@ -33,20 +33,22 @@ from test_architectures import save_tiny  # noqa: E402  (a tiny checkpoint saved
 
 # ---- the untrained message ------------------------------------------------------------------------
 
-def test_untrained_message_is_three_bytes_and_decodes_to_zero():
-    msg = untrained_message(12_000)
-    assert len(msg) == 3
-    q = decode_message(msg)
+def test_untrained_message_is_one_byte_and_decodes_to_zero_of_the_runs_d():
+    msg = untrained_message()
+    assert msg == b"\x00"
+    q = decode_message(msg, 12_000)
     assert q.d == 12_000 and q.levels == 1 and not q.values().any()
     report = message_report(q, msg)
-    assert report["model"] == "untrained" and report["real_bits"] == 24 == report["header_bits"]
-    assert report["complexity"]["total_bits"] == 24 + elias_delta_bits(3)
+    assert report["model"] == "untrained" and report["real_bits"] == 8 == report["header_bits"]
+    assert report["complexity"]["total_bits"] == 8 + elias_delta_bits(1) == 9
+    with pytest.raises(MessageError, match="pass d"):
+        decode_message(msg)
 
 
-@pytest.mark.parametrize("bad", [b"\x00", b"\x00\x00", b"\x00\x80", b"\x00\x05\x00", b"\x00\x85\x00"])
-def test_a_corrupted_untrained_message_is_refused(bad):  # truncated, d = 0, cut varint, trailing byte, non-minimal
+@pytest.mark.parametrize("bad", [b"\x00\x00", b"\x00\x05", b"\x00zq"])
+def test_bytes_after_the_untrained_byte_are_refused(bad):
     with pytest.raises(MessageError):
-        decode_message(bad)
+        decode_message(bad, 100)
 
 
 # ---- which checkpoints, and the grid that charges them ---------------------------------------------
@@ -141,7 +143,7 @@ def test_smoke_track_3_writes_the_curve_from_step_0(smoke_tracked):
     lines = (out / "curve.csv").read_text().splitlines()
     rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:]]
     assert [int(r["step"]) for r in rows] == [0, 20, 40] == cert["checkpoints"]["steps"]
-    assert rows[0]["levels"] == "0" and rows[0]["message_bits"] == "24"  # the untrained message: z = 0
+    assert rows[0]["levels"] == "0" and rows[0]["message_bits"] == "8"  # the untrained message: z = 0
     assert [r["reported"] for r in rows].count("1") == 1
     reported = next(r for r in rows if r["reported"] == "1")
     assert math.isclose(float(reported["bound_bpd"]), cert["bound_bpd"], rel_tol=1e-12)
@@ -187,8 +189,8 @@ def test_untrained_checkpoint_is_reported_when_training_buys_less_than_it_costs(
     info = cert["informational"]["checkpoints"]
     assert cert["checkpoints"]["steps"] == [0, 3] and cert["checkpoints"]["reported_untrained"]
     assert info["reported_step"] == 0 and info["rows"][0]["bound_bpd"] < info["rows"][1]["bound_bpd"]
-    assert (tmp_path / "out" / "message.bin").read_bytes() == untrained_message(64)
-    assert cert["levels"] == 1 and cert["message_bits"] == 16
+    assert (tmp_path / "out" / "message.bin").read_bytes() == untrained_message()
+    assert cert["levels"] == 1 and cert["message_bits"] == 8 and cert["complexity_bits"] == 8 + 1 + 1
     # the zero-shot held-out loss is the reported model's own held-out evaluation
     assert cert["informational"]["zero_shot"]["heldout_bpd"] == cert["heldout_bpd"] == info["untrained"]["heldout_bpd"]
     assert "What training bought" in (tmp_path / "out" / "summary.md").read_text()

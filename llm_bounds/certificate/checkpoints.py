@@ -10,7 +10,7 @@
   θ0 itself gets at the same charge;
 * otherwise (a seeded init, the default preset): C = 1, the final step alone, as before.
 
-Step 0 is z = 0 exactly, the untrained message (:mod:`llm_bounds.message.untrained`, 3 bytes);
+Step 0 is z = 0 exactly, the untrained message (:mod:`llm_bounds.message.untrained`, one byte);
 every other checkpoint is quantized, QAT-tuned and coded at each level count of ``--levels`` like
 the final z. Every candidate is a function of the training data and the seeds alone (training and
 QAT batches, quantization), never of the certificate's samples, which are drawn from seed purposes

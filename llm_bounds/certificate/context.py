@@ -236,7 +236,7 @@ class RunContext:
         """The quantized z of ``message`` (decoded once per message)."""
         key = sha256_hex(message)
         if key not in self._decoded:
-            self._decoded[key] = decode_message(message)
+            self._decoded[key] = decode_message(message, self.model.d)
         return self._decoded[key]
 
     def load_message(self, message: bytes) -> Quantized:

@@ -123,7 +123,7 @@ def zero_shot_evaluation(ctx: RunContext, folder: RunFolder, progress: bool = Tr
         return None
     log_progress(progress, "[zero-shot] the pretrained model as published on the held-out sample")
     # the untrained message's own evaluation, which the certificate reuses when it reports θ0
-    res = ctx.evaluation_of(untrained_message(ctx.model.d), "heldout", folder, progress)
+    res = ctx.evaluation_of(untrained_message(), "heldout", folder, progress)
     return {"heldout_bpd": res.bits_per_token, "heldout_bits_per_byte": res.bits_per_byte, "units": res.n}
 
 
@@ -274,6 +274,6 @@ def checkpoint_message(ctx: RunContext, folder: RunFolder, step: int, progress: 
     otherwise z trained to there and coded at each level count like the final z
     (:mod:`llm_bounds.certificate.checkpoints`)."""
     if step == 0:
-        return untrained_message(ctx.model.d)
+        return untrained_message()
     z, _ = train_stage(ctx, folder, progress, stop_after=step)
     return select_message(ctx, z, folder, progress, step=step)[0]

@@ -99,7 +99,7 @@ def verify_certificate(path, rtol: float = 1e-6, progress: bool = True, notes: l
     require(digest == cert.get("message_sha256"),
             f"message.bin has sha256 {digest[:16]}…, the certificate says {str(cert.get('message_sha256'))[:16]}…: "
             "the message is not the one certified")
-    decode_message(message)  # a corrupted message raises MessageError here
+    decode_message(message, cert.get("intrinsic_dim"))  # a corrupted message raises MessageError here
     cfg = RunConfig.from_dict({**REPRODUCING_VALUES, **cert.get("config", {})})
     ctx = RunContext.build(cfg)
     require(ctx.corpus.content_hash == cert.get("data_content_hash"),

@@ -43,7 +43,7 @@ def message_report(q: Quantized, data: bytes, hyperparameter_grids: dict | None 
     parameters, with padding), payload_bits, candidate_bits (each model's untrimmed message),
     complexity (llm_bounds.message.complexity.message_complexity of the length and the grids).
     """
-    decoded = decode_message(data)
+    decoded = decode_message(data, q.d)
     if decoded.codebook.tobytes() != q.codebook.tobytes() or not np.array_equal(decoded.indices, q.indices):
         raise MessageError("this message does not decode to the given quantized vector")
     if is_untrained_message(data):
