@@ -75,6 +75,9 @@ def bound_parser() -> argparse.ArgumentParser:
                    help="certify the model at K evenly spaced checkpoints of training (step 0 and the last included), "
                         "write curve.csv and curve.png, and report the one with the smallest bound (the choice is "
                         "charged: log2 K bits in K, every subsample δ split K ways); 0: off (default)")
+    p.add_argument("--no-untrained-candidate", dest="untrained_candidate", action="store_const", const=False,
+                   help="pretrained weights: certify the trained model alone (default: the untrained checkpoint θ0 is "
+                        "certified too and the tighter kept, the choice charged 1 bit)")
     p.add_argument("--n-documents", dest="n_documents", type=int, help="documents sampled (0: no document bound)")
     p.add_argument("--heldout-samples", dest="heldout_samples", type=int, help="held-out units sampled (informational loss)")
     p.add_argument("--max-steps", dest="max_steps", type=int, help="training steps for z")

@@ -67,11 +67,12 @@ def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True,
     bit for bit the one an uninterrupted run gives (:func:`llm_bounds.subspace.train.train_sublora`).
     """
     if stop_after is not None:
-        if not folder.z_at(stop_after).is_file():
-            _train(ctx, folder, progress, stop_after)
-            z = ctx.model.z.detach().cpu().numpy().astype(np.float32)
-            write_atomic(folder.z_at(stop_after), lambda f: np.save(f, z))
-        return np.load(folder.z_at(stop_after)), {"steps": stop_after}
+        if folder.z_at(stop_after).is_file():
+            return np.load(folder.z_at(stop_after)), {"steps": stop_after}
+        _train(ctx, folder, progress, stop_after)
+        z = ctx.model.z.detach().cpu().numpy().astype(np.float32)
+        write_atomic(folder.z_at(stop_after), lambda f: np.save(f, z))  # rank 0 writes; every rank holds z
+        return z, {"steps": stop_after}
     if folder.z.is_file() and folder.train_summary.is_file():
         return np.load(folder.z), json.loads(folder.train_summary.read_text())
     summary = _train(ctx, folder, progress)

@@ -152,7 +152,8 @@ class RunFolder:
     def candidate(self, levels: int, step: int | None = None) -> Path:
         """The message coded with ``levels`` quantization levels (of the z after ``step`` steps, a
         checkpoint before the last; None: the final z)."""
-        return self.stages / (f"message_L{int(levels)}.bin" if step is None else f"message_step{int(step)}_L{int(levels)}.bin")
+        at = "" if step is None else f"step{int(step)}_"
+        return self.stages / f"message_{at}L{int(levels)}.bin"
 
     def evaluation(self, sample: str, message: bytes) -> Path:
         """The evaluation of ``message``'s decoded model on the ``sample`` (token, document, heldout),
