@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 from llm_bounds.certificate.certify import tokens_per_byte
 from llm_bounds.certificate.checkpoints import training_tokens
@@ -63,10 +64,10 @@ def choose_checkpoint(ctx: RunContext, messages: dict[int, bytes], folder: RunFo
     bought = {k: ends["untrained"][k] - ends["trained"][k] for k in BOUGHT}
     return messages[chosen["step"]], {
         "rows": rows, "reported_step": chosen["step"],
-        "why": (f"the smallest certified bound of the {len(rows)} checkpoints, each charged log2 {len(rows)} bits in K "
-                f"and a {len(rows)}-way split of every subsample delta"
-                f"{' (no subsample term here: every unit scored)' if ctx.cfg.n_samples == 'all' else ''}, "
-                "so that all of their bounds hold together"),
+        "why": (f"the smallest certified bound of the {len(rows)} checkpoints; the choice is charged "
+                f"log2 {len(rows)} = {math.log2(len(rows)):.2f} bits in K and a {len(rows)}-way split of every subsample "
+                f"delta{' (no subsample term here: every unit scored)' if ctx.cfg.n_samples == 'all' else ''}, so "
+                f"that the bounds of all {len(rows)} hold together with probability at least 1 - {ctx.cfg.delta:g}"),
         "untrained": ends["untrained"], "trained": ends["trained"], "training_bought": bought}
 
 
@@ -95,7 +96,7 @@ def checkpoints_section(cert: dict) -> list[str]:
     what = f"step 0 ({step0}, z = 0)" if reported == 0 else f"step {reported}"
     out = ["", "## Checkpoints", "",
            f"The certificate chose among {charge['count']} checkpoints by their certified bound and reports {what}: "
-           f"{info['why']} (log2 {charge['count']} = {charge['bits']:.2f} bits).", "",
+           f"{info['why']}.", "",
            "| step | training tokens | message bits | empirical (quantized), bits per byte | complexity term, bits per "
            "byte | bound, bits per token | bound, bits per byte |", "|---|---|---|---|---|---|---|"]
     for r in info["rows"]:
