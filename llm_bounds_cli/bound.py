@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from llm_bounds.certificate.flags import RUN_FLAGS
 from llm_bounds.certificate.launch import overrides_from_flags, plan_from_flags, run_from_flags
 from llm_bounds.certificate.plan import settings_check
+from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.certificate.summary import format_table
 from llm_bounds.core import distributed
 from llm_bounds.core.errors import BoundInputError, RunError
 from llm_bounds.core.files import json_default
+from llm_bounds_cli.curve import plot_curve
 from llm_bounds_cli.interrupt import interruptible
 from llm_bounds_cli.parsing import OneLineParser, add_flag
 
@@ -57,6 +60,10 @@ def bound_main(argv=None, prog: str = "bound.py") -> int:
             print(f"{prog}: failed: {e}", file=sys.stderr)
         return 1
     if distributed.is_main():
+        folder, tracked = RunFolder(out), bool(cert["config"].get("track"))
+        if tracked:  # the library wrote curve.csv; plots are drawn here
+            plot_curve(folder.curve, folder.curve_plot, f"{cert['model']} on {Path(cert['dataset']).name}")
         print(format_table(cert))
-        print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md")
+        print(f"wrote {out}/certificate.json, {out}/message.bin, {out}/summary.md"
+              + (f", {folder.curve.name}, {folder.curve_plot.name}" if tracked else ""))
     return 0

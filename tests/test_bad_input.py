@@ -29,13 +29,15 @@ CASES = {
     "unknown device": lambda d: ["--dataset", str(d / "ok"), "--device", "tpu"],
     "unknown projector": lambda d: ["--dataset", str(d / "ok"), "--projector", "gaussian"],
     "d > D": lambda d: ["--dataset", str(d / "ok"), "--intrinsic-dim", "100000000"],
+    "track beyond the steps": lambda d: ["--dataset", str(d / "ok"), "--track", "50"],
 }
 
 
 EXPECTED = {"missing dataset": "does not exist", "empty file": "no non-empty documents", "bad jsonl": "jsonl",
             "window/stride": "stride 48 must divide window 128", "negative lr": "lr must be > 0",
             "batch size 0": "batch_size must be >= 1", "unknown device": "unknown device 'tpu'",
-            "unknown projector": "unknown projector 'gaussian'", "d > D": "intrinsic"}
+            "unknown projector": "unknown projector 'gaussian'", "d > D": "intrinsic",
+            "track beyond the steps": "--track 50 needs at least 49 training steps"}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

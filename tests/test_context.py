@@ -126,7 +126,7 @@ def test_run_context_builds_units_and_samples_once(ctx):
 def test_messages_are_decoded_once_and_loaded_only_when_the_model_holds_something_else(ctx, monkeypatch):
     decodes, sets = [], []
     real_decode, real_set = message_format.decode_message, ctx.model.set_z
-    monkeypatch.setattr("llm_bounds.certificate.context.decode_message", lambda m: decodes.append(1) or real_decode(m))
+    monkeypatch.setattr("llm_bounds.certificate.context.decode_message", lambda m, *d: decodes.append(1) or real_decode(m, *d))
     monkeypatch.setattr(ctx.model, "set_z", lambda z: sets.append(1) or real_set(z))
     z = np.random.default_rng(1).normal(size=ctx.model.d).astype(np.float32) * 0.1
     message = encode_message(quantize(z, 17))

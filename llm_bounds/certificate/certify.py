@@ -10,6 +10,7 @@ import math
 import re
 
 from llm_bounds.bound.smoothing import random_guess_bits
+from llm_bounds.certificate.checkpoints import checkpoint_statement
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import TOPK_REPORTED, RunContext, bounds_for, claims_statement, complexity_for
 from llm_bounds.certificate.stages import RunFolder
@@ -133,6 +134,9 @@ def certify(ctx: RunContext, message: bytes, progress: bool = True, folder: RunF
     charged = cfg.configs_compared * cfg.preset_tuning
     cert["tuning_charge"] = {"configs_compared": cfg.configs_compared, "preset_tuning": cfg.preset_tuning,
                              "bits": math.log2(charged), "subsample_delta_split": charged}
+    chosen_among = checkpoint_statement(cfg, q.values())
+    if chosen_among is not None:  # the reported message was chosen among checkpoints (the choice charged)
+        cert["checkpoints"] = chosen_among
     cert["terms"] = {"token": token_bounds, "token_hoeffding": token_hoeffding, "document": doc_bounds,
                      "complexity": K.to_dict()}
     cert["decomposition"] = decomposition(cert)

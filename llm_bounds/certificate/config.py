@@ -80,6 +80,9 @@ class RunConfig:
     configs_compared: int = 1            # configurations the user compared by their bound to choose this one
     preset_tuning: int = 1               # configurations compared on the data to choose the preset's own values
     joint_claims: bool = False           # split δ over every reported bound, so that all hold together
+    # checkpoints certified and chosen among, the choice charged (llm_bounds.certificate.checkpoints)
+    track: int = 0                       # C >= 2 evenly spaced checkpoints, step 0 and the last included; 0: off
+    untrained_candidate: bool = True     # pretrained weights: θ0 itself (z = 0) is a candidate beside the final step
     # execution
     seed: int = 0
     device: str = "auto"
@@ -129,6 +132,12 @@ class RunConfig:
         require(self.n_documents >= 0, f"--n-documents must be >= 0, got {self.n_documents}")
         require(self.heldout_samples >= 1, f"--heldout-samples must be >= 1, got {self.heldout_samples}")
         require(self.max_steps >= 0, f"--max-steps must be >= 0, got {self.max_steps}")
+        require(isinstance(self.track, int) and self.track >= 0 and self.track != 1,
+                f"--track must be 0 (off) or a number of checkpoints >= 2 (step 0 and the last step among them), "
+                f"got {self.track!r}")
+        require(self.track <= self.max_steps + 1,
+                f"--track {self.track} needs at least {self.track - 1} training steps to space its checkpoints "
+                f"apart, got --max-steps {self.max_steps}; pass --track {self.max_steps + 1} or fewer")
         TrainConfig(steps=max(self.max_steps, 1), batch_size=self.batch_size, seq_len=self.window, lr=self.lr,
                     warmup_steps=self.warmup_steps).validate()  # the device is checked below
         require(self.qat_steps >= 0 and math.isfinite(self.qat_lr) and self.qat_lr > 0,

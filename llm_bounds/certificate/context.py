@@ -16,6 +16,7 @@ from llm_bounds.bound.concentration import running_centred_square
 from llm_bounds.bound.alpha_grid import bound_over_alpha_grid
 from llm_bounds.bound.generalization import generalization_bound
 from llm_bounds.bound.smoothing import smoothed_loss_range
+from llm_bounds.certificate.checkpoints import checkpoint_count
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.certificate.supplied import Supplied
@@ -101,7 +102,9 @@ def searched_grids(cfg: RunConfig) -> dict[str, int]:
     * ``levels``: the quantization level counts, searched on the certificate's own sample;
     * ``preset_tuning``: configurations compared on the data to choose the preset's own values (the
       ``default`` preset's 2^10), charged whatever else the user compared;
-    * ``configs_compared``: configurations the user compared by their bound (``--configs-compared``).
+    * ``configs_compared``: configurations the user compared by their bound (``--configs-compared``);
+    * ``checkpoints``: the training checkpoints certified and compared by their bound (``--track``, or
+      the untrained θ0 beside the final step for pretrained weights; :mod:`llm_bounds.certificate.checkpoints`).
 
     A count N treats the compared configurations as a list fixed in advance, each with prior weight
     1/N: a search that could have produced more than N candidates must charge that larger number.
@@ -114,6 +117,8 @@ def searched_grids(cfg: RunConfig) -> dict[str, int]:
         grids["preset_tuning"] = int(cfg.preset_tuning)
     if cfg.configs_compared > 1:
         grids["configs_compared"] = int(cfg.configs_compared)
+    if checkpoint_count(cfg) > 1:
+        grids["checkpoints"] = checkpoint_count(cfg)
     return grids
 
 
@@ -246,7 +251,7 @@ class RunContext:
         """The quantized z of ``message`` (decoded once per message)."""
         key = sha256_hex(message)
         if key not in self._decoded:
-            self._decoded[key] = decode_message(message)
+            self._decoded[key] = decode_message(message, self.model.d)
         return self._decoded[key]
 
     def load_message(self, message: bytes) -> Quantized:

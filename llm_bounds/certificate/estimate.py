@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from llm_bounds.certificate.checkpoints import checkpoint_steps
 from llm_bounds.certificate.context import RunContext, informational_units
 from llm_bounds.core.environment import process_seconds
 from llm_bounds.data.baselines import baselines_cached
@@ -98,15 +99,18 @@ def estimate_run(ctx: RunContext, loading_seconds: float | None = None) -> dict:
     if loading_seconds is None:
         loading_seconds = process_seconds() or 0.0
     cfg = ctx.cfg
-    windows = {"token sample, each level count": windows_of(ctx, "token") * len(cfg.levels),
+    steps = checkpoint_steps(cfg)
+    coded = len([s for s in steps if s > 0]) if len(steps) > 1 else 1  # checkpoints coded at every level count
+    windows = {"token sample, each level count": windows_of(ctx, "token") * len(cfg.levels) * coded,
+               **({"token sample, the untrained checkpoint": windows_of(ctx, "token")} if len(steps) > 1 else {}),
                "unquantized z (informational)": windows_of(ctx, "token", informational_units(len(ctx.sample_ids["token"]))),
                "document sample": windows_of(ctx, "document"),
-               "held-out sample": windows_of(ctx, "heldout") * (2 if cfg.init == "pretrained" else 1)}
-    train_steps = cfg.max_steps + cfg.qat_steps * len(cfg.levels)
+               "held-out sample": windows_of(ctx, "heldout") * (2 if cfg.init == "pretrained" or len(steps) > 1 else 1)}
+    train_steps = cfg.max_steps + cfg.qat_steps * len(cfg.levels) * coded
     step_s, step_first = train_step_seconds(ctx) if train_steps else (0.0, 0.0)
     window_s, window_first = eval_window_seconds(ctx)
     total_windows = sum(windows.values())
-    stages = (1 if cfg.max_steps else 0) + (len(cfg.levels) if cfg.qat_steps else 0)
+    stages = (1 if cfg.max_steps else 0) + (len(cfg.levels) * coded if cfg.qat_steps else 0)
     parts = {"loading": loading_seconds, "training": train_steps * step_s, "evaluation": total_windows * window_s,
              "compressors": 0.0 if baselines_cached(ctx.scored_text(), default_cache_dir())
              else COMPRESSOR_S_PER_MB * ctx.scored_bytes() / 1e6}

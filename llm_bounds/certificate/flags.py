@@ -142,6 +142,13 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag("--joint-claims", "joint_claims", "const",
          "split δ over every reported bound (token and document log-loss and top-k errors), so that all of them "
          "hold together with probability >= 1 - δ (default: each on its own)", const=True),
+    Flag("--track", "track", "int",
+         "certify the model at K evenly spaced checkpoints of training (step 0 and the last included), write "
+         "curve.csv (and, from the command line, curve.png), and report the one with the smallest bound (the choice "
+         "is charged: log2 K bits in K, every subsample δ split K ways); 0: off (default)"),
+    Flag("--no-untrained-candidate", "untrained_candidate", "const",
+         "pretrained weights: certify the trained model alone (default: the untrained checkpoint θ0 is certified "
+         "too and the tighter kept, the choice charged 1 bit)", const=False),
     Flag("--n-documents", "n_documents", "int", "documents sampled (0: no document bound)"),
     Flag("--heldout-samples", "heldout_samples", "int", "held-out units sampled (informational loss)"),
     Flag("--max-steps", "max_steps", "int", "training steps for z"),

@@ -9,13 +9,16 @@ Read top to bottom:
 3. :func:`select_message` quantizes z at every level count of the grid, codes each, decodes it
    back, checks the round trip bit for bit, evaluates the decoded model on the sample and keeps
    the level count with the lowest token-level bound. The grid is charged (log2|grid| bits, and
-   the subsample δ is split over it).
+   the subsample δ is split over it). With several checkpoints (``--track``, or the untrained θ0 of
+   pretrained weights; :mod:`llm_bounds.certificate.checkpoints`), training stops at each to code
+   it the same way, and :func:`llm_bounds.certificate.tracking.choose_checkpoint` keeps the
+   checkpoint with the lowest bound, the choice charged as one more grid.
 4. :func:`llm_bounds.certificate.certify.certify` computes every certified number from the
    message bytes alone: the decoded z, the sample re-drawn from the seed, the evaluations and the
    bounds. The verifier (:mod:`llm_bounds.certificate.verify`) calls the same function.
 5. :func:`run` adds what the message does not justify but a reader wants (classical compressors
    on the same bytes, the environment, the cost of quantization) and writes ``message.bin``,
-   ``certificate.json`` and ``summary.md`` atomically.
+   ``certificate.json``, ``summary.md`` (and with ``--track`` ``curve.csv``) atomically.
 
 Every file name comes from :class:`llm_bounds.certificate.stages.RunFolder`. Units: bits per
 token, bits per byte, error rates in [0, 1].
@@ -32,11 +35,13 @@ import torch
 from torch.func import functional_call
 
 from llm_bounds.certificate.certify import certify, tokens_per_byte
+from llm_bounds.certificate.checkpoints import checkpoint_steps
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import RunContext, complexity_for, informational_units, log_progress
 from llm_bounds.certificate.estimate import describe, estimate_run
 from llm_bounds.certificate.stages import RunFolder, RunKey, check_destination, run_key
 from llm_bounds.certificate.summary import render_summary
+from llm_bounds.certificate.tracking import choose_checkpoint, curve_csv
 from llm_bounds.core import distributed
 from llm_bounds.core.environment import environment, process_seconds
 from llm_bounds.core.errors import RunError, require
@@ -48,32 +53,53 @@ from llm_bounds.evaluation.results import load_eval, save_eval
 from llm_bounds.message.format import encode_message
 from llm_bounds.message.qat import qat_finetune
 from llm_bounds.message.quantize import quantize
+from llm_bounds.message.untrained import untrained_message
 from llm_bounds.subspace.train import (TrainConfig, TrainingDiverged, next_token_loss, resolve_device, sample_batch,
                                        train_sublora)
 
 
-def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True) -> tuple[np.ndarray, dict]:
-    """Train z (or load it from the stages); returns (z float32 [d], training summary)."""
-    cfg = ctx.cfg
+def train_stage(ctx: RunContext, folder: RunFolder, progress: bool = True,
+                stop_after: int | None = None) -> tuple[np.ndarray, dict]:
+    """Train z (or load it from the stages); returns (z float32 [d], training summary).
+
+    ``stop_after`` (0 < step < ``max_steps``, a tracked checkpoint): train up to that step only and
+    keep its z as a stage of its own; a later call resumes training from there, and the final z is
+    bit for bit the one an uninterrupted run gives (:func:`llm_bounds.subspace.train.train_sublora`).
+    """
+    if stop_after is not None:
+        if folder.z_at(stop_after).is_file():
+            return np.load(folder.z_at(stop_after)), {"steps": stop_after}
+        _train(ctx, folder, progress, stop_after)
+        z = ctx.model.z.detach().cpu().numpy().astype(np.float32)
+        write_atomic(folder.z_at(stop_after), lambda f: np.save(f, z))  # rank 0 writes; every rank holds z
+        return z, {"steps": stop_after}
     if folder.z.is_file() and folder.train_summary.is_file():
         return np.load(folder.z), json.loads(folder.train_summary.read_text())
+    summary = _train(ctx, folder, progress)
+    z = ctx.model.z.detach().cpu().numpy().astype(np.float32)
+    write_atomic(folder.z, lambda f: np.save(f, z))
+    write_atomic(folder.train_summary, json.dumps(summary, indent=1, default=str))
+    return z, summary
+
+
+def _train(ctx: RunContext, folder: RunFolder, progress: bool, stop_after: int | None = None) -> dict:
+    """Train the model's z from the stages' training checkpoint (if any) to ``stop_after`` or the
+    last step; returns the training summary."""
+    cfg = ctx.cfg
     tcfg = TrainConfig(steps=cfg.max_steps, batch_size=cfg.batch_size, seq_len=cfg.window, lr=cfg.lr,
                        warmup_steps=min(cfg.warmup_steps, max(cfg.max_steps // 10, 1)),
                        seed=cfg.seed_for("train"), device=cfg.device, checkpoint_every=max(cfg.max_steps // 10, 1),
                        prefix_id=ctx.prefix_id)
     if cfg.max_steps > 0:
         summary = train_sublora(ctx.model, ctx.corpus.train_tokens, tcfg, checkpoint_dir=folder.train_checkpoints,
-                                resume=True, progress=progress)
+                                resume=True, progress=progress, stop_after=stop_after)
         summary = {k: v for k, v in summary.items() if k != "losses_nats"}
     else:
         summary = {"steps": 0}
     summary["config"] = tcfg.to_dict()
     ctx.model.eval()
-    ctx.holds = "trained z"
-    z = ctx.model.z.detach().cpu().numpy().astype(np.float32)
-    write_atomic(folder.z, lambda f: np.save(f, z))
-    write_atomic(folder.train_summary, json.dumps(summary, indent=1, default=str))
-    return z, summary
+    ctx.holds = "trained z" if stop_after is None else f"z at step {stop_after}"
+    return summary
 
 
 def fp32_evaluation(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True) -> EvalResult:
@@ -96,14 +122,9 @@ def zero_shot_evaluation(ctx: RunContext, folder: RunFolder, progress: bool = Tr
     loss. Informational (not part of any bound); None for a model from a seeded init."""
     if ctx.cfg.init != "pretrained":
         return None
-    path = folder.zero_shot_evaluation
-    if path.is_file():
-        res = load_eval(path)
-    else:
-        ctx.load_z(np.zeros(ctx.model.d, dtype=np.float32), "z = 0")
-        log_progress(progress, "[zero-shot] the pretrained model as published on the held-out sample")
-        res = ctx.evaluate("heldout", progress)
-        save_eval(path, res)
+    log_progress(progress, "[zero-shot] the pretrained model as published on the held-out sample")
+    # the untrained message's own evaluation, which the certificate reuses when it reports θ0
+    res = ctx.evaluation_of(untrained_message(), "heldout", folder, progress)
     return {"heldout_bpd": res.bits_per_token, "heldout_bits_per_byte": res.bits_per_byte, "units": res.n}
 
 
@@ -145,18 +166,19 @@ def code_candidate(ctx: RunContext, z: np.ndarray, levels: int, progress: bool =
     return encode_message(q)
 
 
-def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder,
-                   progress: bool = True) -> tuple[bytes, list[dict]]:
+def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True,
+                   step: int | None = None) -> tuple[bytes, list[dict]]:
     """Code z at each level count of the grid and keep the one with the smallest token-level bound;
-    returns its message and every candidate's summary."""
+    returns its message and every candidate's summary. ``step``: z is the tracked checkpoint after
+    that many steps (None: the final z)."""
     cfg = ctx.cfg
     results = []
     for L in cfg.levels:
-        if folder.candidate(L).is_file():
-            message = folder.candidate(L).read_bytes()
+        if folder.candidate(L, step).is_file():
+            message = folder.candidate(L, step).read_bytes()
         else:
             message = code_candidate(ctx, z, L, progress)
-            write_atomic(folder.candidate(L), message)
+            write_atomic(folder.candidate(L, step), message)
         ctx.decoded(message)  # a message that does not decode stops the run here
         res = ctx.evaluation_of(message, "token", folder, progress)
         b = ctx.token_bounds(res, complexity_for(cfg, message).total_bits)  # the certificate's own bound
@@ -215,6 +237,8 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started
         write_atomic(folder.message, message)
         write_atomic(folder.certificate, json.dumps(cert, indent=1, default=json_default))
         write_atomic(folder.summary, render_summary(cert))
+        if cfg.track:
+            write_atomic(folder.curve, curve_csv(cert["informational"]["checkpoints"]["rows"]))
     finally:
         folder.unlock()
     return cert
@@ -230,19 +254,37 @@ def key_of(cfg: RunConfig, ctx: RunContext) -> RunKey:
 def certified_run(ctx: RunContext, folder: RunFolder, progress: bool) -> tuple[bytes, dict]:
     """Train, code, select, certify and describe: the message of ``ctx`` and its certificate (not yet written)."""
     cfg = ctx.cfg
+    steps = checkpoint_steps(cfg)  # the final step alone, unless --track or a pretrained θ0 candidate
+    earlier = {step: checkpoint_message(ctx, folder, step, progress) for step in steps[:-1]}
     z, train_summary = train_stage(ctx, folder, progress)
     fp32 = fp32_evaluation(ctx, z, folder, progress)
     zero_shot = zero_shot_evaluation(ctx, folder, progress)
-    message, candidates = select_message(ctx, z, folder, progress)
+    final, candidates = select_message(ctx, z, folder, progress)
+    message, tracked = final, None
+    if earlier:  # the checkpoint with the smallest bound, the choice charged
+        message, tracked = choose_checkpoint(ctx, {**earlier, steps[-1]: final}, folder, progress)
     cert = certify(ctx, message, progress, folder=folder)
     log_progress(progress, "[baselines] gzip -9, bzip2 -9 and xz -9e on the scored training text")
     cert["baseline_bits_per_byte"] = baseline_bits_per_byte(ctx.scored_text(), default_cache_dir())
     cert["environment"] = environment(str(resolve_device(cfg.device)), cfg.eval_dtype)
     cert["informational"] = {  # not re-derivable from the message: the verifier skips this part
-        "quantization": quantization_cost(fp32, ctx.evaluation_of(message, "token"), cert["alpha"],
+        "quantization": quantization_cost(fp32, ctx.evaluation_of(final, "token"), cert["alpha"],
                                           tokens_per_byte(cert["m"], cert["m_bytes"])),
         "zero_shot": zero_shot,
         "level_candidates": candidates,
         "train": train_summary,
     }
+    if tracked is not None:
+        cert["informational"]["checkpoints"] = tracked
     return message, cert
+
+
+def checkpoint_message(ctx: RunContext, folder: RunFolder, step: int, progress: bool = True) -> bytes:
+    """The message certified for the checkpoint after ``step`` training steps, a checkpoint before the
+    last: at step 0 the untrained message (z = 0 exactly, :mod:`llm_bounds.message.untrained`),
+    otherwise z trained to there and coded at each level count like the final z
+    (:mod:`llm_bounds.certificate.checkpoints`)."""
+    if step == 0:
+        return untrained_message()
+    z, _ = train_stage(ctx, folder, progress, stop_after=step)
+    return select_message(ctx, z, folder, progress, step=step)[0]

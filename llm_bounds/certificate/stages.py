@@ -1,8 +1,9 @@
 """The run folder: the one place that names every output, stage and cache file of a run.
 
-``OUT/`` holds the certificate (``message.bin``, ``certificate.json``, ``summary.md``);
+``OUT/`` holds the certificate (``message.bin``, ``certificate.json``, ``summary.md``; ``curve.csv`` and
+``curve.png`` with ``--track``);
 ``OUT/stages/`` holds what an interrupted run resumes from: the key it was started with, trained z,
-training checkpoints, every candidate message and every evaluation.
+training checkpoints (and z at each tracked checkpoint), every candidate message and every evaluation.
 
 Everything in ``stages/`` depends on the :class:`RunKey`: the settings, the data's content hash, the
 tokenizer and the code. A folder started under one key is refused under any other, naming what
@@ -187,9 +188,25 @@ class RunFolder:
     def train_checkpoints(self) -> Path:
         return self.stages / "train"
 
-    def candidate(self, levels: int) -> Path:
-        """The message coded with ``levels`` quantization levels."""
-        return self.stages / f"message_L{int(levels)}.bin"
+    @property
+    def curve(self) -> Path:
+        """The certified checkpoints along training (``--track``), one row each."""
+        return self.out / "curve.csv"
+
+    @property
+    def curve_plot(self) -> Path:
+        """The plot of :attr:`curve` (drawn by the command line, not the library)."""
+        return self.out / "curve.png"
+
+    def z_at(self, step: int) -> Path:
+        """z after ``step`` training steps, a checkpoint before the last (``--track``)."""
+        return self.stages / f"z_step{int(step)}.npy"
+
+    def candidate(self, levels: int, step: int | None = None) -> Path:
+        """The message coded with ``levels`` quantization levels (of the z after ``step`` steps, a
+        checkpoint before the last; None: the final z)."""
+        at = "" if step is None else f"step{int(step)}_"
+        return self.stages / f"message_{at}L{int(levels)}.bin"
 
     def evaluation(self, sample: str, message: bytes) -> Path:
         """The evaluation of ``message``'s decoded model on the ``sample`` (token, document, heldout),
@@ -197,11 +214,6 @@ class RunFolder:
         key = self.key.digest() if self.key is not None else ""
         name = hashlib.sha256(f"{key}|{sample}|{sha256_hex(message)}".encode()).hexdigest()[:16]
         return self.stages / f"eval_{sample}_{name}.npz"
-
-    @property
-    def zero_shot_evaluation(self) -> Path:
-        """The evaluation of the pretrained weights as published (z = 0) on the held-out sample."""
-        return self.stages / "eval_zero_shot.npz"
 
     @property
     def fp32_evaluation(self) -> Path:

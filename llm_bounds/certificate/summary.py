@@ -1,6 +1,7 @@
 """Human-readable views of a certificate: the console table and ``summary.md``."""
 from __future__ import annotations
 
+from llm_bounds.certificate.tracking import checkpoints_section
 from llm_bounds.data.baselines import COMPRESSORS
 from llm_bounds.subspace.registry import is_object_name
 
@@ -50,6 +51,11 @@ def format_table(cert: dict) -> str:
     lines.append(f"token-level bound: {cert['bound_bpd']:.4f} bits/token = {cert['bound_bits_per_byte']:.4f} "
                  f"bits/byte vs {cert['random_guess_bpd']:.4f} for a random guess: {verdict} "
                  f"(δ = {cert['delta']}, α = {cert['alpha']}, {cert['complexity_method']})")
+    if cert.get("checkpoints"):
+        step = (cert.get("informational") or {}).get("checkpoints", {}).get("reported_step")
+        lines.append(f"chosen among {cert['checkpoints']['count']} checkpoints by the bound (charged): "
+                     f"{'the untrained model (z = 0)' if cert['checkpoints']['reported_untrained'] else 'a trained one'}"
+                     f"{'' if step is None else f', step {step}'}; see summary.md")
     if cert.get("weights", {}).get("assumption"):
         lines.append("assumes the pretrained weights never saw this data: see summary.md")
     return "\n".join(lines)
@@ -102,11 +108,12 @@ def render_summary(cert: dict) -> str:
             "| stage | bits per token | bits per byte |", "|---|---|---|"]
     for row in cert.get("decomposition", []):
         out.append(f"| {row['stage']} | {_f(row['bpd'])} | {_f(row['bits_per_byte'])} |")
+    out += checkpoints_section(cert)
     quant = cert.get("informational", {}).get("quantization")
     if quant:
         out += ["", f"Quantization (not certified; the first {quant['units']} units of the sample): the unquantized z "
                     f"scores {_f(quant['fp32_empirical_bpd'])} bits per token ({_f(quant['fp32_empirical_bits_per_byte'])} "
-                    f"per byte), the decoded message {_f(quant['quantized_empirical_bpd'])} "
+                    f"per byte), its decoded message {_f(quant['quantized_empirical_bpd'])} "
                     f"({_f(quant['quantized_empirical_bits_per_byte'])} per byte) on the same units."]
     baselines = cert.get("baseline_bits_per_byte")
     if baselines:

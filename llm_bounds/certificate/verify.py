@@ -57,8 +57,9 @@ ADDED_LATER = ("weights.lora_targets", "weights.output_head_tied", "weights.lice
 BOUND_NOISE_RTOL = 1e-7
 ABS_TOL = 1e-12  # floats this close to the re-derived value always agree (values at or near 0)
 # Config keys added later whose default would not reproduce a certificate written before them: the
-# value those certificates were computed with (windows had no prefix before --window-prefix).
-REPRODUCING_VALUES = {"window_prefix": "none"}
+# value those certificates were computed with (windows had no prefix before --window-prefix, and the
+# untrained checkpoint θ0 was no candidate before untrained_candidate).
+REPRODUCING_VALUES = {"window_prefix": "none", "untrained_candidate": False}
 
 
 @dataclass
@@ -198,7 +199,7 @@ def verify(path, rtol: float = 1e-6, progress: bool = True, supplied: Supplied |
     require(digest == cert.get("message_sha256"),
             f"message.bin has sha256 {digest[:16]}…, the certificate says {str(cert.get('message_sha256'))[:16]}…: "
             "the message is not the one certified")
-    decode_message(message)  # a corrupted message raises MessageError here
+    decode_message(message, cert.get("intrinsic_dim"))  # a corrupted message raises MessageError here
     check_supplied(supplied, cert, path)
     cfg = RunConfig.from_dict({**REPRODUCING_VALUES, **cert.get("config", {})})
     ctx = RunContext.build(cfg, supplied=supplied)

@@ -9,6 +9,7 @@ from llm_bounds.message.complexity import elias_delta_bits, message_complexity
 from llm_bounds.message.format import (CODER_SLACK_BITS, CODER_SLACK_PER_SYMBOL_PER_LEVEL, candidate_messages,
                                        decode_message, empirical_entropy_bits, parse_message, side_information)
 from llm_bounds.message.quantize import Quantized
+from llm_bounds.message.untrained import is_untrained_message, untrained_report
 
 
 def header_bits(d: int, levels: int) -> int:
@@ -42,9 +43,12 @@ def message_report(q: Quantized, data: bytes, hyperparameter_grids: dict | None 
     parameters, with padding), payload_bits, candidate_bits (each model's untrimmed message),
     complexity (llm_bounds.message.complexity.message_complexity of the length and the grids).
     """
-    decoded = decode_message(data)
+    decoded = decode_message(data, q.d)
     if decoded.codebook.tobytes() != q.codebook.tobytes() or not np.array_equal(decoded.indices, q.indices):
         raise MessageError("this message does not decode to the given quantized vector")
+    if is_untrained_message(data):
+        return {**untrained_report(q, data),
+                "complexity": message_complexity(len(data), hyperparameter_grids).to_dict()}
     f = parse_message(data)
     hdr = header_bits(q.d, q.levels)
     cb = 16 * q.levels

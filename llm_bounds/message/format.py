@@ -23,6 +23,9 @@ Entropy models (the encoder codes with each and keeps the shortest message; the 
 * ``gaussian`` / ``laplace``: the distribution's mass on each quantization cell of the sorted
   codebook (cell edges at midpoints between levels), location and scale sent as float16.
 
+The single byte 0x00 is the untrained message "z = 0" of :mod:`llm_bounds.message.untrained`;
+:func:`decode_message` reads both.
+
 Every model is rebuilt by the decoder from integers (counts, or parametric masses rounded to
 integer weights of 2^-24), so floating-point differences between machines cannot change it.
 All sizes here are in **bits** unless a name says bytes.
@@ -38,6 +41,7 @@ import constriction
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.message.bitio import BitReader, BitWriter, MessageError, read_varint, varint
 from llm_bounds.message.quantize import MAX_LEVELS, Quantized
+from llm_bounds.message.untrained import decode_untrained, is_untrained_message
 
 MAGIC = b"zq"
 FORMAT_VERSION = 1
@@ -340,12 +344,16 @@ def parse_message(data: bytes) -> dict:
     return {"data": data, "model": MODELS[model_id], "d": d, "levels": L, "side_start": pos}
 
 
-def decode_message(data: bytes) -> Quantized:
+def decode_message(data: bytes, d: int | None = None) -> Quantized:
     """Rebuild the quantized vector from a message: bitwise the one that was encoded.
 
     Raises :class:`MessageError` (a BoundInputError) on truncated or corrupted bytes, a wrong magic,
-    version or checksum, or tables inconsistent with the header.
+    version or checksum, or tables inconsistent with the header. The untrained message
+    (:mod:`llm_bounds.message.untrained`) decodes to z = 0 of the run's dimension ``d``, a one-level
+    vector with the codebook [0] (every other message carries its own d, and ``d`` is not used).
     """
+    if is_untrained_message(data):
+        return decode_untrained(data, d)
     f = parse_message(data)
     data, model, d, L = f["data"], f["model"], f["d"], f["levels"]
     br = BitReader(data[f["side_start"]:])
