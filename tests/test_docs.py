@@ -201,7 +201,7 @@ def test_theory_links_every_inequality_and_cites_every_simulation_test():
 
 def test_joint_claims_compute_each_bound_at_delta_over_n():
     from llm_bounds.certificate.config import preset_config
-    from llm_bounds.certificate.context import claim_delta, reported_claims
+    from llm_bounds.certificate.claims import claim_delta, reported_claims
     alone, joint = preset_config("smoke"), preset_config("smoke", joint_claims=True)
     assert len(reported_claims(joint)) == 8 and claim_delta(alone) == alone.delta
     assert claim_delta(joint) == pytest.approx(joint.delta / 8)

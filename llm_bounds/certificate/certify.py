@@ -12,7 +12,8 @@ import re
 from llm_bounds.bound.smoothing import random_guess_bits
 from llm_bounds.certificate.checkpoints import checkpoint_statement
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import TOPK_REPORTED, RunContext, bounds_for, claims_statement, complexity_for
+from llm_bounds.certificate.claims import TOPK_REPORTED, claims_statement
+from llm_bounds.certificate.context import RunContext, bounds_for, complexity_for
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core.files import sha256_hex
 from llm_bounds.message.accounting import message_report

@@ -17,6 +17,7 @@ from llm_bounds.bound.alpha_grid import bound_over_alpha_grid
 from llm_bounds.bound.generalization import generalization_bound
 from llm_bounds.bound.smoothing import smoothed_loss_range
 from llm_bounds.certificate.checkpoints import checkpoint_count
+from llm_bounds.certificate.claims import TOPK_REPORTED, claim_delta
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.certificate.supplied import Supplied
@@ -38,7 +39,6 @@ from llm_bounds.subspace.registry import state_sha256
 from llm_bounds.subspace.sublora import SubLoRAConfig, SubLoRAModel, build_sublora
 from llm_bounds.subspace.train import resolve_device
 
-TOPK_REPORTED = (1, 10, 100)
 SAMPLES = ("token", "document", "heldout")  # the three evaluated samples of a run
 
 
@@ -127,36 +127,6 @@ def grid_union(cfg: RunConfig) -> int:
     return int(np.prod(list(searched_grids(cfg).values())))
 
 
-def reported_claims(cfg: RunConfig) -> list[str]:
-    """The bounds a certificate reports, each a claim about a different quantity: the token-level
-    log-loss and top-k errors, and the same at the document level when documents are sampled."""
-    token = ["token nll"] + [f"token top-{k} error" for k in TOPK_REPORTED]
-    doc = ["document nll"] + [f"document top-{k} error" for k in TOPK_REPORTED] if cfg.n_documents > 0 else []
-    return token + doc
-
-
-def claim_delta(cfg: RunConfig) -> float:
-    """The δ each reported bound is computed at: δ itself (each bound its own claim at 1 − δ), or
-    with ``joint_claims`` δ/N for N :func:`reported_claims`, so that by the union bound all N hold
-    together with probability ≥ 1 − δ."""
-    return cfg.delta / len(reported_claims(cfg)) if cfg.joint_claims else cfg.delta
-
-
-def claims_statement(cfg: RunConfig) -> dict:
-    """How the reported bounds hold together, for the certificate and ``summary.md``."""
-    claims, n = reported_claims(cfg), len(reported_claims(cfg))
-    if cfg.joint_claims:
-        text = (f"All {n} reported bounds ({', '.join(claims)}) hold together with probability at least "
-                f"1 - {cfg.delta:g}: each was computed at delta/{n} = {claim_delta(cfg):.4g} (union bound).")
-    else:
-        text = (f"Each of the {n} reported bounds ({', '.join(claims)}) holds on its own with probability at least "
-                f"1 - {cfg.delta:g}; quoted together they hold with probability at least 1 - {n}*{cfg.delta:g} = "
-                f"{max(0.0, 1 - n * cfg.delta):.4g} (union bound). Pass --joint-claims to split delta {n} ways so that "
-                f"all hold together at 1 - {cfg.delta:g}.")
-    return {"count": n, "joint": bool(cfg.joint_claims), "delta_each": claim_delta(cfg), "claims": claims,
-            "statement": text}
-
-
 def complexity_for(cfg: RunConfig, message: bytes) -> Complexity:
     """K for the message: its bytes, the Elias-delta length prefix, and every searched grid."""
     return message_complexity(len(message), searched_grids(cfg))
@@ -181,7 +151,7 @@ class RunContext:
     object_sha256: str | None = None    # a model object's state as the user gave it (certificate.supplied)
 
     @classmethod
-    def build(cls, cfg: RunConfig, prepared=None, supplied: Supplied | None = None,
+    def build(cls, cfg: RunConfig, prepared=None, *, supplied: Supplied | None = None,
               folder: RunFolder | None = None) -> "RunContext":
         """Load the data, build the untrained model (z = 0, eval mode), the units and the samples.
 

@@ -209,7 +209,7 @@ def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started
     folder.check(cfg.to_dict())
     if prepared is None:
         log_progress(progress, f"[data] {cfg.dataset} with the {cfg.tokenizer} tokenizer")
-    ctx = RunContext.build(cfg, prepared, folder)  # bad data, tokenizer or model settings fail here, before --out exists
+    ctx = RunContext.build(cfg, prepared, folder=folder)  # bad data, tokenizer or model settings fail here, before --out exists
     log_progress(progress, f"[model] {cfg.model} ({cfg.init}): D = {ctx.model.D} weights in the subspace "
                            f"({cfg.subspace_params}{', LoRA on ' + ','.join(ctx.cfg.target_modules) if cfg.subspace_params != 'all' else ''}), "
                            f"d = {ctx.model.d}")

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify, is_upper_bound
 from llm_bounds.certificate.config import RunConfig
-from llm_bounds.certificate.context import TOPK_REPORTED, RunContext
+from llm_bounds.certificate.claims import TOPK_REPORTED
+from llm_bounds.certificate.context import RunContext
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.certificate.supplied import Supplied, check_supplied
 from llm_bounds.core.environment import differences, environment
