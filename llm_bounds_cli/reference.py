@@ -1,6 +1,6 @@
 """The command reference, rendered from the argparse parsers themselves.
 
-The site's command pages (``docs/hooks/commands.py``, run by ``mkdocs build``) and their tests take
+The site's command pages (``docs/hooks/generated.py``, run by ``mkdocs build``) and their tests take
 every flag, value, default and help text from here, so the documentation cannot drift from the code:
 a parser is obtained by running the command's own ``main`` up to its ``parse_args`` call, which is
 intercepted, so no flag is copied by hand and no work is done.
@@ -11,6 +11,8 @@ import argparse
 import importlib
 from dataclasses import dataclass
 
+from llm_bounds_cli.main import COMMANDS as PROGRAM, PROG
+
 
 @dataclass(frozen=True)
 class Command:
@@ -20,6 +22,7 @@ class Command:
     module: str       # the module of its main function
     function: str     # main(argv) -> exit code; builds its parser and parses argv first
     subcommand: str | None = None  # for a main with subcommands (add_subparsers): the one documented
+    prog: str | None = None        # passed to main as prog= (a subcommand of the llm-bounds program)
 
 
 COMMANDS: dict[str, Command] = {
@@ -33,6 +36,16 @@ COMMANDS: dict[str, Command] = {
     "benchmark eval": Command("python scripts/benchmark.py eval", "llm_bounds_cli.benchmarks.evaluation", "main"),
     "benchmark train": Command("python scripts/benchmark.py train", "llm_bounds_cli.benchmarks.training", "main"),
 }
+
+
+def _program_commands() -> dict[str, Command]:
+    """``llm-bounds COMMAND`` for every command of the program (``llm_bounds_cli.main``), each
+    parsed by the same main as its script, under the program's name."""
+    return {f"{PROG} {name}": Command(f"{PROG} {name}", module, function, prog=f"{PROG} {name}")
+            for name, (module, function, _) in PROGRAM.items()}
+
+
+COMMANDS.update(_program_commands())
 
 
 USAGE_WIDTH = 80  # the usage line's wrap, fixed so that the page does not depend on the terminal
@@ -59,7 +72,7 @@ def command_parser(name: str) -> argparse.ArgumentParser:
     saved = argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_known_args
     argparse.ArgumentParser.parse_args = argparse.ArgumentParser.parse_known_args = capture
     try:
-        main([])
+        main([]) if command.prog is None else main([], prog=command.prog)
     except _Parsed as parsed:
         parser = parsed.parser
     else:

@@ -44,7 +44,7 @@ def rel(path: Path) -> str:
 
 def test_every_command_has_a_page_with_its_generated_reference():
     markers = {m for p in (DOCS / "commands").glob("*.md")
-               for m in re.findall(r"<!--\s*command-reference:\s*([a-z_ ]+?)\s*-->", p.read_text())}
+               for m in re.findall(r"<!--\s*command-reference:\s*([a-z_ -]+?)\s*-->", p.read_text())}
     assert markers == set(COMMANDS)
 
 
@@ -66,6 +66,21 @@ def test_changing_a_flags_help_changes_its_page():
     rtol.help = "a help text the test wrote (default %(default)s)"
     after = parser_markdown(parser, "python scripts/verify.py")
     assert "a help text the test wrote (default 1e-06)" in after and "the test wrote" not in before
+
+
+def test_the_programs_commands_take_the_scripts_arguments():
+    """`llm-bounds X` is documented from its own parser, under the program's name, and takes exactly the
+    arguments of `scripts/X.py` where there is one."""
+    from llm_bounds_cli.main import COMMANDS as PROGRAM
+
+    assert {f"llm-bounds {name}" for name in PROGRAM} <= set(COMMANDS)
+    for name in PROGRAM:
+        parser = command_parser(f"llm-bounds {name}")
+        assert parser.prog == f"llm-bounds {name}"
+        script = name.replace("-", "_")
+        if script in COMMANDS:
+            flags = [a.option_strings for a in parser._actions]
+            assert flags == [a.option_strings for a in command_parser(script)._actions], name
 
 
 def test_capturing_a_parser_runs_nothing_and_restores_argparse(tmp_path, monkeypatch):
@@ -98,14 +113,19 @@ def all_flags() -> dict[str, set[str]]:
 
 
 def command_lines(text: str):
-    """(command name, its --flags) for every `scripts/X.py` invocation in a shell block."""
+    """(command name, its --flags) for every `scripts/X.py`, `llm-bounds X` and `python -m llm_bounds X`
+    invocation in a shell block."""
     for line in text.replace("\\\n", " ").splitlines():
         tokens = shlex.split(line, comments=True)
         for i, tok in enumerate(tokens):
             script = re.fullmatch(r"(?:.*/)?scripts/(\w+)\.py", tok)
-            if not script:
+            program = tok == "llm-bounds" or (tok == "llm_bounds" and tokens[i - 1:i] == ["-m"])
+            if program and i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
+                name, rest = f"llm-bounds {tokens[i + 1]}", tokens[i + 2:]
+            elif script:
+                name, rest = script.group(1), tokens[i + 1:]
+            else:
                 continue
-            name, rest = script.group(1), tokens[i + 1:]
             if name == "benchmark":
                 name, rest = f"benchmark {rest[0]}", rest[1:]
             end = next((j for j, t in enumerate(rest) if t in ("&&", "||", ";", "|")), len(rest))
@@ -192,7 +212,8 @@ def test_theory_links_every_inequality_and_cites_every_simulation_test():
     needed |= {"llm_bounds.bound.smoothing.smoothed_loss_range", "llm_bounds.message.complexity.message_complexity",
                "llm_bounds.message.complexity.elias_delta_bits", "llm_bounds.bound.alpha_grid.bound_over_alpha_grid",
                "llm_bounds.bound.generalization.generalization_bound",
-               "llm_bounds.certificate.context.searched_grids", "llm_bounds.certificate.context.claim_delta"}
+               "llm_bounds.certificate.context.searched_grids", "llm_bounds.certificate.claims.claim_delta",
+               "llm_bounds.certificate.checkpoints.checkpoint_steps", "llm_bounds.certificate.tracking.choose_checkpoint"}
     assert sorted(needed - api_links(text)) == []
     simulations = set(re.findall(r"^def (test_\w+)\(", (ROOT / "tests" / "test_validity.py").read_text(), re.M))
     cited = {ref.split("::")[1] for ref in cited_tests(text) if ref.startswith("tests/test_validity.py")}
@@ -302,7 +323,7 @@ def test_runnable_blocks_are_marked_and_smoke_sized():
     assert len(blocks) >= 5
     for block in blocks:  # nothing that trains for minutes: a preset that runs in seconds, or no training
         for name, flags in command_lines(block):
-            if name == "bound":
+            if name in ("bound", "llm-bounds bound"):
                 assert "--preset smoke" in block or "--dry-run" in flags, block
 
 

@@ -23,7 +23,7 @@ from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parents[2]
 
-COMMAND = re.compile(r"<!--\s*command-reference:\s*([a-z_ ]+?)\s*-->")
+COMMAND = re.compile(r"<!--\s*command-reference:\s*([a-z_ -]+?)\s*-->")
 API = re.compile(r"<!--\s*api-modules:\s*([a-z_.]+)((?:\s+[a-z_]+)*)\s*-->")
 INCLUDE = re.compile(r"<!--\s*include:\s*([\w.-]+\.md)\s*-->")
 LINK = re.compile(r"(\]\()([^)\s#:]+)(\))")  # a relative Markdown link or image
@@ -47,7 +47,7 @@ def package_modules(package: str, first: list[str]) -> list[str]:
     folder = ROOT.joinpath(*package.split("."))
     if not (folder / "__init__.py").is_file():
         raise PluginError(f"api-modules: {package} is not a package of this checkout")
-    names = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    names = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "__main__"))  # __main__: a program
     unknown = [n for n in first if n not in names]
     if unknown:
         raise PluginError(f"api-modules: {package} has no module {', '.join(unknown)}")
