@@ -258,6 +258,9 @@ def test_the_trained_candidate_is_only_screened_when_training_buys_nothing(tiny,
     names = [p.name for p in (tmp_path / "out" / "stages").iterdir()]
     assert sum(n.startswith("eval_token_") for n in names) == 1 and sum(n.startswith("eval_screen_") for n in names) == 1
     assert cert["informational"]["level_candidates"][0]["screened"]
+    est = cert["informational"]["estimate"]  # the screen's windows counted, not a second full pass
+    assert "token sample, each level count" not in est["windows"]
+    assert est["windows"]["token sample's first units, each level count (the screen)"] < est["if_screen_passes"]["windows"]
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "screened only" in summary and "The screen" in summary
     assert verify_certificate(tmp_path / "out", progress=False) == []
