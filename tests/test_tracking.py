@@ -13,10 +13,11 @@ import pytest
 
 from llm_bounds.bound.generalization import generalization_bound
 from llm_bounds.certificate import run as run_module
-from llm_bounds.certificate.checkpoints import checkpoint_count, checkpoint_steps
+from llm_bounds.certificate.checkpoints import FULL_RULE, checkpoint_count, checkpoint_steps
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import grid_union, searched_grids
 from llm_bounds.certificate.run import run
+from llm_bounds.certificate.screen import screen_trained
 from llm_bounds.certificate.verify import verify_certificate
 from llm_bounds.core.errors import BoundInputError
 from llm_bounds.message.accounting import message_report
@@ -188,7 +189,9 @@ def test_untrained_checkpoint_is_reported_when_training_buys_less_than_it_costs(
     cert = run(tiny_config(tiny, lr=1e-7), tmp_path / "out", progress=False)  # training moves nothing
     info = cert["informational"]["checkpoints"]
     assert cert["checkpoints"]["steps"] == [0, 3] and cert["checkpoints"]["reported_untrained"]
-    assert info["reported_step"] == 0 and info["rows"][0]["bound_bpd"] < info["rows"][1]["bound_bpd"]
+    trained = info["rows"][1]  # screened only (the screen's own tests are below), or fully evaluated
+    assert info["reported_step"] == 0
+    assert info["rows"][0]["bound_bpd"] < trained.get("bound_bpd", trained.get("optimistic_bound_bpd"))
     assert (tmp_path / "out" / "message.bin").read_bytes() == untrained_message()
     assert cert["levels"] == 1 and cert["message_bits"] == 8 and cert["complexity_bits"] == 8 + 1 + 1
     # the zero-shot held-out loss is the reported model's own held-out evaluation
@@ -225,3 +228,68 @@ def test_an_interrupted_tracked_run_resumes_to_the_same_curve(tiny, tmp_path, mo
     resumed = run(cfg, tmp_path / "resumed", progress=False)
     assert resumed["message_sha256"] == whole["message_sha256"]
     assert (tmp_path / "resumed" / "curve.csv").read_text() == (tmp_path / "whole" / "curve.csv").read_text()
+
+
+# ---- the screen: the trained candidate evaluated fully only if it could beat θ0 ---------------------
+
+def full_token_evaluations(monkeypatch) -> list:
+    """Records every full (limit None) evaluation of the token sample."""
+    from llm_bounds.certificate.context import RunContext
+    calls, evaluate = [], RunContext.evaluate
+
+    def counted(self, sample, progress=True, limit=None):
+        if sample == "token" and limit is None:
+            calls.append(self.holds)
+        return evaluate(self, sample, progress, limit)
+    monkeypatch.setattr(RunContext, "evaluate", counted)
+    return calls
+
+
+def test_the_trained_candidate_is_only_screened_when_training_buys_nothing(tiny, tmp_path, monkeypatch):
+    calls = full_token_evaluations(monkeypatch)
+    cert = run(tiny_config(tiny, lr=1e-7, window=16, stride=16), tmp_path / "out", progress=False)
+    info = cert["informational"]["checkpoints"]
+    assert cert["checkpoints"]["reported_untrained"] and info["reported_step"] == 0
+    trained = info["rows"][1]
+    assert trained["screened"] and not trained["fully_evaluated"] and "bound_bpd" not in trained
+    assert trained["screen_units"] == info["screen"]["units"] < info["screen"]["sample_units"] == cert["n"]
+    assert not info["screen"]["passed"] and trained["optimistic_bound_bpd"] >= info["rows"][0]["bound_bpd"]
+    assert len(calls) == 1  # θ0's full evaluation alone: the trained message's never ran
+    names = [p.name for p in (tmp_path / "out" / "stages").iterdir()]
+    assert sum(n.startswith("eval_token_") for n in names) == 1 and sum(n.startswith("eval_screen_") for n in names) == 1
+    assert cert["informational"]["level_candidates"][0]["screened"]
+    est = cert["informational"]["estimate"]  # the screen's windows counted, not a second full pass
+    assert "token sample, each level count" not in est["windows"]
+    assert est["windows"]["token sample's first units, each level count (the screen)"] < est["if_screen_passes"]["windows"]
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "screened only" in summary and "The screen" in summary
+    assert verify_certificate(tmp_path / "out", progress=False) == []
+    path = tmp_path / "out" / "certificate.json"
+    text = path.read_text()
+    older = json.loads(text)
+    older["checkpoints"]["rule"] = FULL_RULE  # as written before the screen
+    path.write_text(json.dumps(older))
+    notes = []
+    assert verify_certificate(tmp_path / "out", progress=False, notes=notes) == [] and any("screen" in n for n in notes)
+    older["checkpoints"]["rule"] = "any rule"
+    path.write_text(json.dumps(older))
+    assert verify_certificate(tmp_path / "out", progress=False) != []
+    path.write_text(text)
+    screens = []
+    monkeypatch.setattr(run_module, "screen_trained", lambda *a, **k: screens.append(1) or screen_trained(*a, **k))
+    calls.clear()
+    again = run(tiny_config(tiny, lr=1e-7, window=16, stride=16), tmp_path / "out", progress=False)  # from the stages
+    assert screens and calls == [] and again["bound_bpd"] == cert["bound_bpd"]
+    assert again["informational"]["checkpoints"]["rows"][1] == trained
+
+
+def test_the_trained_candidate_that_helps_is_evaluated_fully_and_reported(tiny, tmp_path, monkeypatch):
+    calls = full_token_evaluations(monkeypatch)
+    cert = run(tiny_config(tiny, lr=0.05, max_steps=30, window=16, stride=16), tmp_path / "out", progress=False)
+    info = cert["informational"]["checkpoints"]
+    assert info["screen"]["passed"] and info["screen"]["fully_evaluated"]
+    assert not any(r.get("screened") for r in info["rows"])
+    assert info["reported_step"] == 30 and not cert["checkpoints"]["reported_untrained"]
+    assert info["rows"][1]["bound_bpd"] < info["rows"][0]["bound_bpd"]
+    assert len(calls) == 2  # θ0's and the trained message's full evaluations
+    assert verify_certificate(tmp_path / "out", progress=False) == []

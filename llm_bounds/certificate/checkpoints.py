@@ -37,6 +37,19 @@ the level count is (``checkpoints`` in :func:`llm_bounds.certificate.context.sea
    all the same, to do exactly what the level grid does (3 bits for ``--track 8``); with every unit
    scored (n = all, the default preset) there is no subsample term and (1) is the whole charge.
 
+**The screen** (θ0 and the final step only, not ``--track``: :func:`screened`). With every unit
+scored, evaluating both candidates fully costs a second pass over the sample, so the run evaluates θ0
+fully and the trained candidate first on the sample's first units only
+(:mod:`llm_bounds.certificate.screen`); only when an optimistic estimate of the trained candidate's
+bound from those units is below θ0's certified bound is it evaluated fully, and the smaller certified
+bound of the two is reported; otherwise θ0 is reported. This needs no further charge: the union bound
+of (2) and the Kraft sum of (1) hold for both candidates at once, before anything is looked at, so
+they cover any rule that picks one of the two, a rule that never fully evaluates one of them included
+(a rule that looks at the sample only decides which of the C already-charged inequalities is quoted).
+The reported bound is always computed in full from the reported message, and the verifier re-derives
+exactly that, so the screen's estimate (informational, never certified) affects which candidate is
+reported, never what is claimed for it; a screen that errs costs tightness, not validity.
+
 **What holds.** At this charge the bounds of all C checkpoints hold together with probability
 ≥ 1 − δ: every row of ``curve.csv`` is a certified bound on its checkpoint's risk at once, so reading
 the minimum off the curve, which the certificate reports, costs nothing further.
@@ -60,6 +73,12 @@ def checkpoint_steps(cfg) -> list[int]:
     return [S]
 
 
+def screened(cfg) -> bool:
+    """Whether the trained candidate is screened before its full evaluation (the module docstring):
+    exactly the two candidates θ0 and the final step of pretrained weights, not ``--track``."""
+    return not cfg.track and len(checkpoint_steps(cfg)) == 2
+
+
 def checkpoint_count(cfg) -> int:
     """C, the number of checkpoints chosen among (1: no choice, no charge)."""
     return len(checkpoint_steps(cfg))
@@ -79,4 +98,11 @@ def checkpoint_statement(cfg, z_hat: np.ndarray) -> dict | None:
         return None
     return {"steps": steps, "count": len(steps), "bits": math.log2(len(steps)), "subsample_delta_split": len(steps),
             "reported_untrained": not bool(np.any(z_hat)),
-            "rule": "the checkpoint with the smallest certified token-level bound, every checkpoint charged"}
+            "rule": SCREENED_RULE if screened(cfg) else FULL_RULE}
+
+
+FULL_RULE = "the checkpoint with the smallest certified token-level bound, every checkpoint charged"
+
+SCREENED_RULE = ("the untrained checkpoint unless a screen of the trained one on the sample's first units says it could "
+                 "be tighter, then the smaller certified token-level bound of the two; both charged, so any such rule "
+                 "holds")

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from llm_bounds.certificate.checkpoints import checkpoint_steps
+from llm_bounds.certificate.checkpoints import checkpoint_steps, screened
 from llm_bounds.certificate.context import RunContext, informational_units
 from llm_bounds.core.environment import process_seconds
 from llm_bounds.data.baselines import baselines_cached
@@ -101,9 +101,16 @@ def estimate_run(ctx: RunContext, loading_seconds: float | None = None) -> dict:
     cfg = ctx.cfg
     steps = checkpoint_steps(cfg)
     coded = len([s for s in steps if s > 0]) if len(steps) > 1 else 1  # checkpoints coded at every level count
-    windows = {"token sample, each level count": windows_of(ctx, "token") * len(cfg.levels) * coded,
+    n_info = informational_units(len(ctx.sample_ids["token"]))
+    # θ0 and the final step: the trained message is screened on the first units (screen.py) and
+    # evaluated fully only if it could beat θ0; counted here as screened, the likelier outcome
+    screen = screened(cfg) and n_info < len(ctx.sample_ids["token"])
+    full = windows_of(ctx, "token") * len(cfg.levels) * coded
+    windows = {**({"token sample's first units, each level count (the screen)":
+                   windows_of(ctx, "token", n_info) * len(cfg.levels)} if screen else
+                  {"token sample, each level count": full}),
                **({"token sample, the untrained checkpoint": windows_of(ctx, "token")} if len(steps) > 1 else {}),
-               "unquantized z (informational)": windows_of(ctx, "token", informational_units(len(ctx.sample_ids["token"]))),
+               "unquantized z (informational)": windows_of(ctx, "token", n_info),
                "document sample": windows_of(ctx, "document"),
                "held-out sample": windows_of(ctx, "heldout") * (2 if cfg.init == "pretrained" or len(steps) > 1 else 1)}
     train_steps = cfg.max_steps + cfg.qat_steps * len(cfg.levels) * coded
@@ -120,6 +127,7 @@ def estimate_run(ctx: RunContext, loading_seconds: float | None = None) -> dict:
     seconds = sum(parts.values())
     return {"train_tokens": train_steps * cfg.batch_size * cfg.window, "eval_tokens": total_windows * cfg.window,
             "seconds": seconds, "parts": parts, "windows": windows,
+            "if_screen_passes": {"windows": full, "seconds": full * window_s} if screen else None,
             "measured": {"train_step_s": step_s, "eval_window_s": window_s, "device": str(resolve_device(cfg.device))},
             "cheaper": cheaper_choice(ctx, parts, step_s, window_s) if seconds > HOUR_S else None}
 
@@ -147,4 +155,6 @@ def describe(estimate: dict) -> str:
     return (f"[estimate] about {estimate['seconds'] / 60:.1f} min on {estimate['measured']['device']}: loading "
             f"{p['loading'] / 60:.1f}, training {p['training'] / 60:.1f} ({estimate['train_tokens']:,} tokens), "
             f"evaluation {p['evaluation'] / 60:.1f} ({estimate['eval_tokens']:,} tokens), compressors "
-            f"{p['compressors'] / 60:.1f}")
+            f"{p['compressors'] / 60:.1f}"
+            + (f"; {estimate['if_screen_passes']['seconds'] / 60:.1f} more if the trained message passes the screen"
+               if estimate.get("if_screen_passes") else ""))

@@ -12,7 +12,10 @@ Read top to bottom:
    the subsample δ is split over it). With several checkpoints (``--track``, or the untrained θ0 of
    pretrained weights; :mod:`llm_bounds.certificate.checkpoints`), training stops at each to code
    it the same way, and :func:`llm_bounds.certificate.tracking.choose_checkpoint` keeps the
-   checkpoint with the lowest bound, the choice charged as one more grid.
+   checkpoint with the lowest bound, the choice charged as one more grid. For θ0 and the final step
+   alone (pretrained weights, no ``--track``), :func:`screened_choice` codes the trained message but
+   evaluates it fully only when a screen on the sample's first units says it could beat θ0
+   (:mod:`llm_bounds.certificate.screen`).
 4. :func:`llm_bounds.certificate.certify.certify` computes every certified number from the
    message bytes alone: the decoded z, the sample re-drawn from the seed, the evaluations and the
    bounds. The verifier (:mod:`llm_bounds.certificate.verify`) calls the same function.
@@ -35,10 +38,11 @@ import torch
 from torch.func import functional_call
 
 from llm_bounds.certificate.certify import certify, tokens_per_byte
-from llm_bounds.certificate.checkpoints import checkpoint_steps
+from llm_bounds.certificate.checkpoints import checkpoint_steps, screened
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.context import RunContext, complexity_for, informational_units, log_progress
 from llm_bounds.certificate.estimate import describe, estimate_run
+from llm_bounds.certificate.screen import first_units_evaluation, screen_trained
 from llm_bounds.certificate.stages import RunFolder, RunKey, check_destination, run_key
 from llm_bounds.certificate.summary import render_summary
 from llm_bounds.certificate.tracking import choose_checkpoint, curve_csv
@@ -166,6 +170,22 @@ def code_candidate(ctx: RunContext, z: np.ndarray, levels: int, progress: bool =
     return encode_message(q)
 
 
+def coded_messages(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True,
+                   step: int | None = None) -> dict[int, bytes]:
+    """z coded at each level count of the grid (level count → message; read from the stages when
+    coded there), each checked to decode; nothing evaluated. ``step`` as in :func:`select_message`."""
+    messages = {}
+    for L in ctx.cfg.levels:
+        if folder.candidate(L, step).is_file():
+            message = folder.candidate(L, step).read_bytes()
+        else:
+            message = code_candidate(ctx, z, L, progress)
+            write_atomic(folder.candidate(L, step), message)
+        ctx.decoded(message)  # a message that does not decode stops the run here
+        messages[L] = message
+    return messages
+
+
 def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True,
                    step: int | None = None) -> tuple[bytes, list[dict]]:
     """Code z at each level count of the grid and keep the one with the smallest token-level bound;
@@ -173,13 +193,7 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: 
     that many steps (None: the final z)."""
     cfg = ctx.cfg
     results = []
-    for L in cfg.levels:
-        if folder.candidate(L, step).is_file():
-            message = folder.candidate(L, step).read_bytes()
-        else:
-            message = code_candidate(ctx, z, L, progress)
-            write_atomic(folder.candidate(L, step), message)
-        ctx.decoded(message)  # a message that does not decode stops the run here
+    for L, message in coded_messages(ctx, z, folder, progress, step).items():
         res = ctx.evaluation_of(message, "token", folder, progress)
         b = ctx.token_bounds(res, complexity_for(cfg, message).total_bits)  # the certificate's own bound
         results.append({"levels": L, "message_bytes": len(message), "bound_bpd": b["nll"]["bound"],
@@ -188,6 +202,26 @@ def select_message(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: 
                                f"bound {b['nll']['bound']:.4f} bits/token")
     best = min(results, key=lambda r: r["bound_bpd"])
     return best["message"], [{k: v for k, v in r.items() if k != "message"} for r in results]
+
+
+def screened_choice(ctx: RunContext, z: np.ndarray, folder: RunFolder, progress: bool = True):
+    """θ0 or the trained message, the latter evaluated fully only when the screen passes
+    (:mod:`llm_bounds.certificate.screen`): the reported message, the final message, the level
+    candidates' summaries, the checkpoints' informational part, and an evaluation of the final
+    message covering the sample's first units (the full one when it exists)."""
+    step = checkpoint_steps(ctx.cfg)[-1]
+    coded = coded_messages(ctx, z, folder, progress)
+    screen = screen_trained(ctx, untrained_message(), coded, step, folder, progress)
+    if screen is None or screen["passed"]:
+        final, candidates = select_message(ctx, z, folder, progress)
+        message, tracked = choose_checkpoint(ctx, {0: untrained_message(), step: final}, folder, progress, screen)
+        return message, final, candidates, tracked, ctx.evaluation_of(final, "token")
+    final = coded[screen["best_levels"]]
+    candidates = [{"levels": r["levels"], "message_bytes": r["message_bits"] // 8, "screened": True,
+                   "screen_units": screen["units"], "optimistic_bound_bpd": r["optimistic_bound_bpd"]}
+                  for r in screen["level_counts"]]
+    message, tracked = choose_checkpoint(ctx, {0: untrained_message(), step: final}, folder, progress, screen)
+    return message, final, candidates, tracked, first_units_evaluation(ctx, final, folder, progress)
 
 
 def run(cfg: RunConfig, out: Path, progress: bool = True, prepared=None, started: float | None = None,
@@ -259,16 +293,19 @@ def certified_run(ctx: RunContext, folder: RunFolder, progress: bool) -> tuple[b
     z, train_summary = train_stage(ctx, folder, progress)
     fp32 = fp32_evaluation(ctx, z, folder, progress)
     zero_shot = zero_shot_evaluation(ctx, folder, progress)
-    final, candidates = select_message(ctx, z, folder, progress)
-    message, tracked = final, None
-    if earlier:  # the checkpoint with the smallest bound, the choice charged
-        message, tracked = choose_checkpoint(ctx, {**earlier, steps[-1]: final}, folder, progress)
+    if screened(cfg):  # θ0 and the final step: the trained message evaluated fully only if it could win
+        message, final, candidates, tracked, final_res = screened_choice(ctx, z, folder, progress)
+    else:
+        final, candidates = select_message(ctx, z, folder, progress)
+        message, tracked, final_res = final, None, ctx.evaluation_of(final, "token")
+        if earlier:  # the checkpoint with the smallest bound, the choice charged
+            message, tracked = choose_checkpoint(ctx, {**earlier, steps[-1]: final}, folder, progress)
     cert = certify(ctx, message, progress, folder=folder)
     log_progress(progress, "[baselines] gzip -9, bzip2 -9 and xz -9e on the scored training text")
     cert["baseline_bits_per_byte"] = baseline_bits_per_byte(ctx.scored_text(), default_cache_dir())
     cert["environment"] = environment(str(resolve_device(cfg.device)), cfg.eval_dtype)
     cert["informational"] = {  # not re-derivable from the message: the verifier skips this part
-        "quantization": quantization_cost(fp32, ctx.evaluation_of(final, "token"), cert["alpha"],
+        "quantization": quantization_cost(fp32, final_res, cert["alpha"],
                                           tokens_per_byte(cert["m"], cert["m_bytes"])),
         "zero_shot": zero_shot,
         "level_candidates": candidates,

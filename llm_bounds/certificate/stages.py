@@ -215,6 +215,13 @@ class RunFolder:
         name = hashlib.sha256(f"{key}|{sample}|{sha256_hex(message)}".encode()).hexdigest()[:16]
         return self.stages / f"eval_{sample}_{name}.npz"
 
+    def screen_evaluation(self, message: bytes, units: int) -> Path:
+        """The evaluation of ``message``'s decoded model on the first ``units`` units of the token
+        sample: the screen of a trained candidate (:mod:`llm_bounds.certificate.screen`)."""
+        key = self.key.digest() if self.key is not None else ""
+        name = hashlib.sha256(f"{key}|screen{int(units)}|{sha256_hex(message)}".encode()).hexdigest()[:16]
+        return self.stages / f"eval_screen_{name}.npz"
+
     @property
     def fp32_evaluation(self) -> Path:
         """The evaluation of the unquantized z on the token sample (informational)."""
