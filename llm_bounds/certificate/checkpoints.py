@@ -98,10 +98,9 @@ def checkpoint_statement(cfg, z_hat: np.ndarray) -> dict | None:
         return None
     return {"steps": steps, "count": len(steps), "bits": math.log2(len(steps)), "subsample_delta_split": len(steps),
             "reported_untrained": not bool(np.any(z_hat)),
-            "rule": SCREENED_RULE if screened(cfg) else FULL_RULE}
+            "rule": SCREENED_RULE if screened(cfg) else "the checkpoint with the smallest certified token-level bound, "
+                                                         "every checkpoint charged"}
 
-
-FULL_RULE = "the checkpoint with the smallest certified token-level bound, every checkpoint charged"
 
 SCREENED_RULE = ("the untrained checkpoint unless a screen of the trained one on the sample's first units says it could "
                  "be tighter, then the smaller certified token-level bound of the two; both charged, so any such rule "

@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llm_bounds.certificate.checkpoints import FULL_RULE, SCREENED_RULE
 from llm_bounds.certificate.certify import CERTIFICATE_VERSION, certify, is_upper_bound
 from llm_bounds.certificate.config import RunConfig
 from llm_bounds.certificate.claims import TOPK_REPORTED
@@ -218,10 +217,6 @@ def verify(path, rtol: float = 1e-6, progress: bool = True, supplied: Supplied |
                      f"the ones re-derived here, other floats within {rtol:g}")
     derived = json.loads(json.dumps(certify(ctx, message, progress=progress), default=json_default))
     cert = dict(cert, config=cfg.to_dict())  # with the defaults of config keys added later
-    chosen = derived.get("checkpoints") or {}
-    if chosen.get("rule") == SCREENED_RULE and (cert.get("checkpoints") or {}).get("rule") == FULL_RULE:
-        chosen["rule"] = FULL_RULE  # written before the screen: the same charge, both candidates evaluated fully
-        notes.append("written before the screen of the trained checkpoint: both checkpoints were evaluated fully")
     looser: list[str] = []
     problems = compare(cert, derived, rtol, looser=looser)
     older = [p for p in problems if p.endswith(": missing from the certificate") and p.split(":")[0] in ADDED_LATER]
