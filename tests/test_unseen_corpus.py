@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from llm_bounds.core.errors import RunError
-from llm_bounds.data.cache import prune_cache
+from llm_bounds.data.cache import corpus_marker, prune_cache
 from llm_bounds_cli.unseen import build
 from llm_bounds_cli.unseen.build import (EXPECTED_SHA256, build_unseen_corpus, default_output, fetch_sdist,
                                          jsonl_bytes, provenance_markdown)
@@ -280,8 +280,10 @@ def test_the_default_output_sits_in_a_subfolder_that_cache_pruning_leaves_alone(
     assert default_output() == tmp_path / "unseen" / "unseen-2025.jsonl"
     default_output().parent.mkdir()
     default_output().write_text("{}\n")
-    (tmp_path / "abc.tokens.npy").write_bytes(b"x" * 100)
-    assert prune_cache(tmp_path, keep="other", limit=0) == ["abc"] and default_output().is_file()
+    entry = "0123456789abcdef0123456789abcdef"  # a corpus entry the cache wrote: its marker names it
+    (tmp_path / f"{entry}.json").write_text(json.dumps({"format": "corpus-v2", **corpus_marker(entry)}))
+    (tmp_path / f"{entry}.train.bin").write_bytes(b"x" * 100)
+    assert prune_cache(tmp_path, keep="other", limit=0) == [entry] and default_output().is_file()
 
 
 def test_every_source_is_pinned_permissive_and_parsable():
