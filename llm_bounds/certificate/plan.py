@@ -124,6 +124,6 @@ def prepare(overrides: dict, preset: str | None = None, progress: bool = True, c
     cfg = recipe_config(recipe, overrides)
     changed = [k for k in LOADED if getattr(cfg, k) != getattr(early, k)]
     require(not changed, f"internal error: the recipe {recipe.name} changed {changed}")
-    check_model_memory(cfg.model, cfg.init, tokenizer.vocab_size, cfg.subspace_params, built=True)
+    check_model_memory(cfg.model, cfg.init, tokenizer.vocab_size, cfg.subspace_params, built=True, params=facts.params)
     log(progress, f"[recipe] {recipe.name}: {recipe.reason}")
     return Prepared(cfg, recipe, tokenizer, corpus, base, seconds, supplied.model_sha256 if given_model else None)

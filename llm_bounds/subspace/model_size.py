@@ -103,16 +103,19 @@ def smaller_model(name: str, vocab_size: int | None, available: int, subspace_pa
 
 
 def check_model_memory(name: str, init: str = "scratch", vocab_size: int | None = None,
-                       subspace_params: str | None = None, built: bool = False) -> None:
+                       subspace_params: str | None = None, built: bool = False, params: int | None = None) -> None:
     """Refuse (:class:`~llm_bounds.core.errors.BoundInputError`, one line) a model whose memory
     (:func:`memory_needed_bytes`) exceeds the memory available now; skipped where either is unknown.
-    ``built``: the weights are in memory already, only training's share is still to come."""
+    ``built``: the weights are in memory already, only training's share is still to come.
+    ``params``: the parameter count when it is known (a built model's), else
+    :func:`model_parameters` finds it from the name or the files."""
     if built and not SUBSPACE_COPIES.get(subspace_params or ""):
         return
     available = available_memory_bytes()
     if available is None:
         return
-    params = model_parameters(name, init, vocab_size)
+    if params is None:
+        params = model_parameters(name, init, vocab_size)
     if params is None:
         return
     need = memory_needed_bytes(params, subspace_params, weights=not built)
