@@ -256,7 +256,7 @@ def test_the_trained_candidate_is_only_screened_when_training_buys_nothing(tiny,
     assert not info["screen"]["passed"] and trained["optimistic_bound_bpd"] >= info["rows"][0]["bound_bpd"]
     assert len(calls) == 1  # θ0's full evaluation alone: the trained message's never ran
     names = [p.name for p in (tmp_path / "out" / "stages").iterdir()]
-    assert sum(n.startswith("eval_token_") for n in names) == 1 and sum(n.startswith("eval_screen_") for n in names) == 1
+    assert sum(n.startswith("eval_token_") for n in names) == 1 and sum(n.startswith("eval_token-first") for n in names) == 1
     assert cert["informational"]["level_candidates"][0]["screened"]
     est = cert["informational"]["estimate"]  # the screen's windows counted, not a second full pass
     assert "token sample, each level count" not in est["windows"]

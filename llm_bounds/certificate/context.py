@@ -269,21 +269,23 @@ class RunContext:
         return merge_evaluations(distributed.gather_objects(part))
 
     def evaluation_of(self, message: bytes, sample: str, folder: RunFolder | None = None,
-                      progress: bool = True) -> EvalResult:
-        """The decoded model of ``message`` on ``sample``: evaluated once per run (kept in memory),
-        or read from ``folder``'s stages when an interrupted run already evaluated it there."""
-        key = (sha256_hex(message), sample)
+                      progress: bool = True, limit: int | None = None) -> EvalResult:
+        """The decoded model of ``message`` on ``sample`` (``limit``: its first units only, as
+        :meth:`evaluate`): evaluated once per run (kept in memory), or read from ``folder``'s stages
+        when an interrupted run already evaluated it there."""
+        key = (sha256_hex(message), sample, limit)
         if key in self._evaluations:
             return self._evaluations[key]
-        path = None if folder is None else folder.evaluation(sample, message)
+        path = None if folder is None else folder.evaluation(sample, message, limit)
         res = load_eval(path) if path is not None and path.is_file() else None
         if res is not None and res.log_wealth_sum is None:
             res = None  # cached before the betting terms existed: evaluate again
         if res is None:
             self.load_message(message)
+            n = len(self.sample_ids[sample][:limit])
             log_progress(progress, f"[evaluate] the decoded message {key[0][:8]} on the {sample} sample: "
-                                   f"n = {len(self.sample_ids[sample])} units")
-            res = self.evaluate(sample, progress)
+                                   f"n = {n} units{'' if limit is None else ' (its first)'}")
+            res = self.evaluate(sample, progress, limit=limit)
             if path is not None:
                 save_eval(path, res)
         self._evaluations[key] = res

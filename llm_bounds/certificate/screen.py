@@ -32,7 +32,6 @@ from llm_bounds.certificate.context import RunContext, complexity_for, informati
 from llm_bounds.certificate.stages import RunFolder
 from llm_bounds.core.errors import require
 from llm_bounds.evaluation.evaluate import EvalResult
-from llm_bounds.evaluation.results import load_eval, save_eval
 
 STANDARD_ERRORS = 3.0  # the paired gain is credited this many standard errors above its mean
 
@@ -46,16 +45,7 @@ def first_units_evaluation(ctx: RunContext, message: bytes, folder: RunFolder | 
                            progress: bool = True) -> EvalResult:
     """``message``'s decoded model on the first :func:`screen_units` units of the token sample, read
     from the stages when a run already evaluated it there."""
-    n = screen_units(ctx)
-    path = None if folder is None else folder.screen_evaluation(message, n)
-    if path is not None and path.is_file():
-        return load_eval(path)
-    ctx.load_message(message)
-    log_progress(progress, f"[screen] the trained message on the first {n} units of the token sample")
-    res = ctx.evaluate("token", progress, limit=n)
-    if path is not None:
-        save_eval(path, res)
-    return res
+    return ctx.evaluation_of(message, "token", folder, progress, limit=screen_units(ctx))
 
 
 def optimistic_bound(ctx: RunContext, untrained: EvalResult, message: bytes, first: EvalResult) -> dict:

@@ -208,19 +208,14 @@ class RunFolder:
         at = "" if step is None else f"step{int(step)}_"
         return self.stages / f"message_{at}L{int(levels)}.bin"
 
-    def evaluation(self, sample: str, message: bytes) -> Path:
-        """The evaluation of ``message``'s decoded model on the ``sample`` (token, document, heldout),
-        named by the message and the run key."""
+    def evaluation(self, sample: str, message: bytes, limit: int | None = None) -> Path:
+        """The evaluation of ``message``'s decoded model on the ``sample`` (token, document, heldout;
+        ``limit``: its first units only, e.g. the screen of a trained candidate), named by the
+        message and the run key."""
         key = self.key.digest() if self.key is not None else ""
-        name = hashlib.sha256(f"{key}|{sample}|{sha256_hex(message)}".encode()).hexdigest()[:16]
-        return self.stages / f"eval_{sample}_{name}.npz"
-
-    def screen_evaluation(self, message: bytes, units: int) -> Path:
-        """The evaluation of ``message``'s decoded model on the first ``units`` units of the token
-        sample: the screen of a trained candidate (:mod:`llm_bounds.certificate.screen`)."""
-        key = self.key.digest() if self.key is not None else ""
-        name = hashlib.sha256(f"{key}|screen{int(units)}|{sha256_hex(message)}".encode()).hexdigest()[:16]
-        return self.stages / f"eval_screen_{name}.npz"
+        part = sample if limit is None else f"{sample}-first{int(limit)}"
+        name = hashlib.sha256(f"{key}|{part}|{sha256_hex(message)}".encode()).hexdigest()[:16]
+        return self.stages / f"eval_{part}_{name}.npz"
 
     @property
     def fp32_evaluation(self) -> Path:
